@@ -1,0 +1,38 @@
+#include "sparse_transformer/core/parallel.h"
+
+#include <atomic>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "sparse_transformer/core/tensor.h"
+
+namespace st {
+namespace {
+
+TEST(ParallelTest, VisitsEveryIndexOnce) {
+  for (int64_t n : {0, 1, 7, 1000, 12345}) {
+    std::vector<std::atomic<int>> hits(n);
+    for (auto& h : hits) h = 0;
+    ParallelFor(n, 16, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) hits[i]++;
+    });
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << i;
+  }
+  EXPECT_GE(NumThreads(), 1);
+}
+
+TEST(TensorTest, ShapeAndZeroFill) {
+  Tensor<float> t({2, 3, 4});
+  EXPECT_EQ(t.size(), 24);
+  EXPECT_EQ(t.bytes(), 96);
+  EXPECT_EQ(t.dim(1), 3);
+  for (int64_t i = 0; i < t.size(); ++i) EXPECT_EQ(t[i], 0.0f);
+  t[5] = 2.0f;
+  t.Zero();
+  EXPECT_EQ(t[5], 0.0f);
+  t.Release();
+  EXPECT_EQ(t.size(), 0);
+}
+
+}  // namespace
+}  // namespace st
