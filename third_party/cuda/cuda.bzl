@@ -23,12 +23,15 @@ def cuda_library(name, cu_srcs = [], srcs = [], hdrs = [], deps = [], copts = []
       visibility: passed on.
       **kwargs: passed to cc_library.
     """
+    # nvcc sees every header of this package plus `nvcc_hdrs`.
+    local_hdrs = native.glob(["**/*.h", "**/*.cuh"], allow_empty = True)
+    cu_inputs = local_hdrs + [h for h in hdrs + nvcc_hdrs if h not in local_hdrs]
     objs = []
     for cu in cu_srcs:
         obj = name + "_" + cu.replace("/", "_").replace(".cu", ".o")
         native.genrule(
             name = name + "_" + cu.replace("/", "_").replace(".", "_") + "_nvcc",
-            srcs = [cu] + hdrs + nvcc_hdrs + native.glob(["**/*.h", "**/*.cuh"], allow_empty = True),
+            srcs = [cu] + cu_inputs,
             outs = [obj],
             cmd = " ".join([
                 _NVCC,
