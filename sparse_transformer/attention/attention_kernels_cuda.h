@@ -1,0 +1,60 @@
+// The raw-array interface of the block-sparse attention kernels: plain structs
+// of device pointers, no absl and no AttentionLayout, so nvcc compiles the
+// kernels without the host libraries. block_sparse_attention_cuda.h is the
+// user-facing API on top of it.
+#ifndef SPARSE_TRANSFORMER_ATTENTION_ATTENTION_KERNELS_CUDA_H_
+#define SPARSE_TRANSFORMER_ATTENTION_ATTENTION_KERNELS_CUDA_H_
+
+#include <cstdint>
+
+struct CUstream_st;
+
+namespace st::attention::cuda {
+
+// Device copy of an AttentionLayout's arrays (all pointers on the GPU).
+struct LayoutView {
+  int64_t n = 0;       // positions N
+  int block = 0;       // 16, 32, 64 or 128
+  int num_blocks = 0;  // NB = n / block
+  int layout_heads =
+      0;  // heads of the layout; head h of the tensors uses h % layout_heads
+  const int64_t* row_offsets = nullptr;  // [LH*(NB+1)]
+  const int32_t* row_cols = nullptr;     // [live]
+  const int32_t* row_masks =
+      nullptr;  // [live] -1 full, -2 causal, >= 0 explicit mask
+  const int64_t* col_offsets = nullptr;  // [LH*(NB+1)]
+  const int32_t* col_rows = nullptr;     // [live]
+  const int64_t* col_entries = nullptr;  // [live]
+  const uint64_t* mask_words = nullptr;  // [num_masks * words_per_mask]
+  int words_per_mask = 0;
+  // Per layout head, permuted position -> original position; nullptr when no
+  // head has a permutation (identity rows are stored for heads without one).
+  const int32_t* inverse_perm = nullptr;  // [LH*N] or nullptr
+};
+
+enum class DType { kBF16, kFP16 };
+
+// q, k, v, out, dout, dq, dk, dv: [B, H, N, K] in ORIGINAL position order,
+// element type `dtype`; lse, delta: [B, H, N] fp32 (lse natural log).
+struct Problem {
+  int batch = 0;
+  int heads = 0;
+  int head_dim = 0;  // K: 32, 64 or 128
+  float scale = 0;   // softmax scale, usually 1/sqrt(K)
+  DType dtype = DType::kBF16;
+};
+
+// Returns a cudaError_t value (0 on success); launches only, no sync.
+int LaunchForward(const LayoutView& layout, const Problem& problem,
+                  const void* q, const void* k, const void* v, void* out,
+                  float* lse, CUstream_st* stream);
+
+// delta: caller-provided [B, H, N] fp32 workspace (rowsum(dout * out)).
+int LaunchBackward(const LayoutView& layout, const Problem& problem,
+                   const void* q, const void* k, const void* v, const void* out,
+                   const float* lse, const void* dout, void* dq, void* dk,
+                   void* dv, float* delta, CUstream_st* stream);
+
+}  // namespace st::attention::cuda
+
+#endif  // SPARSE_TRANSFORMER_ATTENTION_ATTENTION_KERNELS_CUDA_H_
