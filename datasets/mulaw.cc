@@ -8,9 +8,8 @@ namespace datasets {
 uint8_t MuLawEncode(float x) {
   if (std::isnan(x)) x = 0.0f;
   const double v = x < -1.0f ? -1.0 : (x > 1.0f ? 1.0 : double{x});
-  const double y = std::copysign(std::log1p(kMuLawMu * std::fabs(v)) /
-                                     std::log1p(double{kMuLawMu}),
-                                 v);
+  const double y = std::copysign(
+      std::log1p(kMuLawMu * std::fabs(v)) / std::log1p(double{kMuLawMu}), v);
   // floor(z + 0.5): exact halves (only y = 0, z = 127.5) round up to 128.
   const double z = std::floor((y + 1.0) * 0.5 * 255.0 + 0.5);
   return static_cast<uint8_t>(z < 0.0 ? 0.0 : (z > 255.0 ? 255.0 : z));

@@ -45,8 +45,7 @@ uint32_t Crc32(uint32_t crc, const uint8_t* data, size_t n) {
 }
 
 int64_t AlignUp(int64_t n) {
-  return (n + kPreparedAlignment - 1) / kPreparedAlignment *
-         kPreparedAlignment;
+  return (n + kPreparedAlignment - 1) / kPreparedAlignment * kPreparedAlignment;
 }
 
 std::string ShapeString(const std::vector<int64_t>& shape) {
@@ -64,8 +63,8 @@ absl::Status CheckShape(const std::string& path, Kind kind,
   }
   for (int64_t d : shape) {
     if (d <= 0 || d > (int64_t{1} << 20)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ": bad example shape ", ShapeString(shape)));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": bad example shape ", ShapeString(shape)));
     }
   }
   if (stream && shape[0] != 1) {
@@ -115,9 +114,9 @@ absl::Status ReadExact(const std::string& path, int fd, int64_t offset,
     const ssize_t r = pread(fd, out + done, n - done, offset + done);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) {
-      return absl::DataLossError(absl::StrCat(
-          path, ": truncated header: expected at least ", offset + n,
-          " bytes, found ", file_size));
+      return absl::DataLossError(
+          absl::StrCat(path, ": truncated header: expected at least ",
+                       offset + n, " bytes, found ", file_size));
     }
     done += r;
   }
@@ -137,8 +136,9 @@ absl::StatusOr<PreparedHeader> DecodeHeader(const std::string& path, int fd,
       ReadExact(path, fd, 0, fixed, kPreparedFixedHeaderBytes, file_size));
   if (std::memcmp(fixed, kPreparedMagic, 8) != 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat(path, ": not a prepared data file (wrong magic; expected "
-                           "\"STPREP\\r\\n\")"));
+        absl::StrCat(path,
+                     ": not a prepared data file (wrong magic; expected "
+                     "\"STPREP\\r\\n\")"));
   }
   const uint32_t version = Load<uint32_t>(&fixed[kVersionAt]);
   if (version != kPreparedVersion) {
@@ -151,9 +151,8 @@ absl::StatusOr<PreparedHeader> DecodeHeader(const std::string& path, int fd,
   if (provenance_bytes > kMaxProvenanceBytes ||
       kPreparedFixedHeaderBytes + provenance_bytes > file_size) {
     return absl::DataLossError(absl::StrCat(
-        path, ": truncated or corrupt header: provenance of ",
-        provenance_bytes, " bytes does not fit a file of ", file_size,
-        " bytes"));
+        path, ": truncated or corrupt header: provenance of ", provenance_bytes,
+        " bytes does not fit a file of ", file_size, " bytes"));
   }
   h.provenance.resize(provenance_bytes);
   ST_RETURN_IF_ERROR(ReadExact(path, fd, kPreparedFixedHeaderBytes,
@@ -201,10 +200,11 @@ absl::StatusOr<PreparedHeader> DecodeHeader(const std::string& path, int fd,
         path, ": header says ", h.payload_bytes,
         " payload bytes, but its split sizes need ", expected_payload));
   }
-  if (h.payload_offset != AlignUp(kPreparedFixedHeaderBytes + provenance_bytes)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": payload offset ", h.payload_offset, ", expected ",
-        AlignUp(kPreparedFixedHeaderBytes + provenance_bytes)));
+  if (h.payload_offset !=
+      AlignUp(kPreparedFixedHeaderBytes + provenance_bytes)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": payload offset ", h.payload_offset, ", expected ",
+                     AlignUp(kPreparedFixedHeaderBytes + provenance_bytes)));
   }
   const int64_t expected_size = h.payload_offset + h.payload_bytes;
   if (file_size != expected_size) {
@@ -218,8 +218,8 @@ absl::StatusOr<PreparedHeader> DecodeHeader(const std::string& path, int fd,
 absl::StatusOr<int64_t> OpenForRead(const std::string& path, Fd* fd) {
   fd->fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd->fd < 0) {
-    return absl::NotFoundError(absl::StrCat(
-        path, ": cannot open (", std::strerror(errno), ")"));
+    return absl::NotFoundError(
+        absl::StrCat(path, ": cannot open (", std::strerror(errno), ")"));
   }
   struct stat st;
   if (fstat(fd->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -259,8 +259,8 @@ absl::StatusOr<Split> ParseSplit(const std::string& name) {
   for (int s = 0; s < kNumSplits; ++s) {
     if (name == SplitName(static_cast<Split>(s))) return static_cast<Split>(s);
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown split '", name, "' (want train, valid or test)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown split '", name, "' (want train, valid or test)"));
 }
 
 int64_t PreparedHeader::example_bytes() const {
@@ -341,8 +341,8 @@ absl::StatusOr<std::unique_ptr<PreparedWriter>> PreparedWriter::Create(
   w->header_.kind = kind;
   w->header_.example_shape = std::move(example_shape);
   w->header_.provenance = provenance;
-  w->header_.payload_offset =
-      AlignUp(kPreparedFixedHeaderBytes + static_cast<int64_t>(provenance.size()));
+  w->header_.payload_offset = AlignUp(kPreparedFixedHeaderBytes +
+                                      static_cast<int64_t>(provenance.size()));
   w->file_ = std::fopen(w->partial_path_.c_str(), "wb");
   if (w->file_ == nullptr) {
     return absl::NotFoundError(absl::StrCat(w->partial_path_,
@@ -352,7 +352,8 @@ absl::StatusOr<std::unique_ptr<PreparedWriter>> PreparedWriter::Create(
   // Placeholder header; Finish() rewrites it with the sizes and checksums.
   const std::vector<uint8_t> zeros(w->header_.payload_offset, 0);
   if (std::fwrite(zeros.data(), 1, zeros.size(), w->file_) != zeros.size()) {
-    return absl::InternalError(absl::StrCat(w->partial_path_, ": write failed"));
+    return absl::InternalError(
+        absl::StrCat(w->partial_path_, ": write failed"));
   }
   return w;
 }
@@ -370,9 +371,9 @@ absl::Status PreparedWriter::Append(Split split,
         absl::StrCat(path_, ": append after Finish"));
   }
   if (s < current_split_) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        path_, ": split ", SplitName(split), " appended after ",
-        SplitName(static_cast<Split>(current_split_))));
+    return absl::FailedPreconditionError(
+        absl::StrCat(path_, ": split ", SplitName(split), " appended after ",
+                     SplitName(static_cast<Split>(current_split_))));
   }
   const int64_t example_bytes = header_.example_bytes();
   if (static_cast<int64_t>(bytes.size()) % example_bytes != 0) {
@@ -386,8 +387,10 @@ absl::Status PreparedWriter::Append(Split split,
     return absl::InternalError(absl::StrCat(partial_path_, ": write failed (",
                                             std::strerror(errno), ")"));
   }
-  header_.payload_crc32 = Crc32(header_.payload_crc32, bytes.data(), bytes.size());
-  header_.split_examples[s] += static_cast<int64_t>(bytes.size()) / example_bytes;
+  header_.payload_crc32 =
+      Crc32(header_.payload_crc32, bytes.data(), bytes.size());
+  header_.split_examples[s] +=
+      static_cast<int64_t>(bytes.size()) / example_bytes;
   header_.payload_bytes += static_cast<int64_t>(bytes.size());
   return absl::OkStatus();
 }
@@ -398,10 +401,10 @@ absl::Status PreparedWriter::Finish() {
         absl::StrCat(path_, ": Finish called twice"));
   }
   const std::vector<uint8_t> header = EncodeHeader(header_);
-  const bool ok = std::fseek(file_, 0, SEEK_SET) == 0 &&
-                  std::fwrite(header.data(), 1, header.size(), file_) ==
-                      header.size() &&
-                  std::fflush(file_) == 0;
+  const bool ok =
+      std::fseek(file_, 0, SEEK_SET) == 0 &&
+      std::fwrite(header.data(), 1, header.size(), file_) == header.size() &&
+      std::fflush(file_) == 0;
   const bool closed = std::fclose(file_) == 0;
   file_ = nullptr;
   if (!ok || !closed) {

@@ -44,7 +44,7 @@
 namespace st {
 namespace datasets {
 
-inline constexpr char kPreparedMagic[8] = {'S', 'T', 'P', 'R',
+inline constexpr char kPreparedMagic[8] = {'S', 'T', 'P',  'R',
                                            'E', 'P', '\r', '\n'};
 inline constexpr uint32_t kPreparedVersion = 1;
 inline constexpr int64_t kPreparedFixedHeaderBytes = 112;
@@ -54,7 +54,7 @@ enum class Kind : uint32_t { kText = 1, kImage = 2, kAudio = 3 };
 enum class Split : int { kTrain = 0, kValid = 1, kTest = 2 };
 inline constexpr int kNumSplits = 3;
 
-const char* KindName(Kind kind);    // "text", "image", "audio"
+const char* KindName(Kind kind);     // "text", "image", "audio"
 const char* SplitName(Split split);  // "train", "valid", "test"
 absl::StatusOr<Split> ParseSplit(const std::string& name);
 

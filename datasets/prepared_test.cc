@@ -172,8 +172,7 @@ TEST(PreparedTest, WriterRefusesPartialExamplesAndOutOfOrderSplits) {
   writer->reset();
   EXPECT_EQ(ReadAll(path).size(), 0u);
   EXPECT_EQ(ReadAll(path + ".partial").size(), 0u);
-  EXPECT_FALSE(
-      PreparedWriter::Create(path, Kind::kText, {2, 2, 3}, "").ok());
+  EXPECT_FALSE(PreparedWriter::Create(path, Kind::kText, {2, 2, 3}, "").ok());
 }
 
 TEST(PreparedTest, HeaderOnlyRead) {
