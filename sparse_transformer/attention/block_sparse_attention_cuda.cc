@@ -1,0 +1,197 @@
+#include "sparse_transformer/attention/block_sparse_attention_cuda.h"
+
+#include <cstdint>
+
+#include "absl/strings/str_cat.h"
+
+#if ST_WITH_CUDA
+#include <cuda_runtime.h>
+#endif
+
+namespace st::attention {
+
+#if ST_WITH_CUDA
+
+namespace {
+
+absl::Status CudaError(cudaError_t err, const char* what) {
+  if (err == cudaSuccess) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat(
+      "block-sparse attention (CUDA): ", what, ": ", cudaGetErrorString(err)));
+}
+
+}  // namespace
+
+DeviceAttentionLayout::~DeviceAttentionLayout() {
+  for (void* p : allocations_) cudaFree(p);
+}
+
+absl::StatusOr<std::unique_ptr<DeviceAttentionLayout>>
+DeviceAttentionLayout::Upload(const AttentionLayout& layout) {
+  std::unique_ptr<DeviceAttentionLayout> d(new DeviceAttentionLayout());
+  auto upload = [&](const void* src, size_t bytes,
+                    const char* name) -> absl::StatusOr<void*> {
+    if (bytes == 0) return nullptr;
+    void* dst = nullptr;
+    absl::Status s = CudaError(cudaMalloc(&dst, bytes), name);
+    if (!s.ok()) return s;
+    d->allocations_.push_back(dst);
+    d->bytes_ += static_cast<int64_t>(bytes);
+    s = CudaError(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), name);
+    if (!s.ok()) return s;
+    return dst;
+  };
+  cuda::LayoutView& v = d->view_;
+  v.n = layout.n();
+  v.block = layout.block();
+  v.num_blocks = layout.num_blocks();
+  v.layout_heads = layout.heads();
+  v.words_per_mask = layout.words_per_mask();
+#define ST_UPLOAD(field, span)                                       \
+  {                                                                  \
+    auto s = (span);                                                 \
+    absl::StatusOr<void*> p =                                        \
+        upload(s.data(), s.size() * sizeof(s[0]), "upload " #field); \
+    if (!p.ok()) return p.status();                                  \
+    v.field = static_cast<decltype(v.field)>(*p);                    \
+  }
+  ST_UPLOAD(row_offsets, layout.row_offsets());
+  ST_UPLOAD(row_cols, layout.row_cols());
+  ST_UPLOAD(row_masks, layout.row_masks());
+  ST_UPLOAD(col_offsets, layout.col_offsets());
+  ST_UPLOAD(col_rows, layout.col_rows());
+  ST_UPLOAD(col_entries, layout.col_entries());
+  ST_UPLOAD(mask_words, layout.mask_words());
+#undef ST_UPLOAD
+  if (layout.has_permutation()) {
+    // One table for all heads; identity rows for heads without a permutation.
+    const int64_t n = layout.n();
+    std::vector<int32_t> inv(static_cast<size_t>(n) * layout.heads());
+    for (int h = 0; h < layout.heads(); ++h) {
+      absl::Span<const int32_t> ih = layout.inverse_permutation(h);
+      for (int64_t p = 0; p < n; ++p) {
+        inv[h * n + p] = ih.empty() ? static_cast<int32_t>(p) : ih[p];
+      }
+    }
+    absl::StatusOr<void*> p =
+        upload(inv.data(), inv.size() * sizeof(int32_t), "upload permutation");
+    if (!p.ok()) return p.status();
+    v.inverse_perm = static_cast<const int32_t*>(*p);
+  }
+  return d;
+}
+
+namespace {
+
+absl::Status CheckShape(const DeviceAttentionLayout& layout,
+                        const CudaAttentionShape& shape,
+                        std::initializer_list<const void*> tensors) {
+  const cuda::LayoutView& v = layout.view();
+  if (shape.batch <= 0 || shape.heads <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("block-sparse attention (CUDA): batch=", shape.batch,
+                     " and heads=", shape.heads, " must be positive"));
+  }
+  if (shape.heads % v.layout_heads != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "block-sparse attention (CUDA): heads=", shape.heads,
+        " is not a multiple of the layout's heads=", v.layout_heads));
+  }
+  if (shape.head_dim != 32 && shape.head_dim != 64 && shape.head_dim != 128) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("block-sparse attention (CUDA): head_dim=", shape.head_dim,
+                     " must be 32, 64 or 128"));
+  }
+  if (static_cast<int64_t>(v.num_blocks) * v.block != v.n ||
+      !IsSupportedBlock(v.block)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("block-sparse attention (CUDA): layout block=", v.block,
+                     " n=", v.n, " unsupported"));
+  }
+  if (static_cast<int64_t>(shape.batch) * shape.heads * v.n * shape.head_dim >
+      (int64_t{1} << 40)) {
+    return absl::InvalidArgumentError(
+        "block-sparse attention (CUDA): tensor too large");
+  }
+  for (const void* t : tensors) {
+    if (t == nullptr || reinterpret_cast<uintptr_t>(t) % 16 != 0) {
+      return absl::InvalidArgumentError(
+          "block-sparse attention (CUDA): every tensor must be non-null and "
+          "16-byte aligned");
+    }
+  }
+  return absl::OkStatus();
+}
+
+cuda::Problem ToProblem(const CudaAttentionShape& s) {
+  cuda::Problem p;
+  p.batch = s.batch;
+  p.heads = s.heads;
+  p.head_dim = s.head_dim;
+  p.scale = s.scale;
+  p.dtype = s.dtype;
+  return p;
+}
+
+}  // namespace
+
+absl::Status BlockSparseAttentionForwardCuda(
+    const DeviceAttentionLayout& layout, const CudaAttentionShape& shape,
+    const void* q, const void* k, const void* v, void* out, float* lse,
+    CUstream_st* stream) {
+  absl::Status s = CheckShape(layout, shape, {q, k, v, out, lse});
+  if (!s.ok()) return s;
+  return CudaError(
+      static_cast<cudaError_t>(cuda::LaunchForward(
+          layout.view(), ToProblem(shape), q, k, v, out, lse, stream)),
+      "forward launch");
+}
+
+absl::Status BlockSparseAttentionBackwardCuda(
+    const DeviceAttentionLayout& layout, const CudaAttentionShape& shape,
+    const void* q, const void* k, const void* v, const void* out,
+    const float* lse, const void* dout, void* dq, void* dk, void* dv,
+    float* delta, CUstream_st* stream) {
+  absl::Status s =
+      CheckShape(layout, shape, {q, k, v, out, lse, dout, dq, dk, dv, delta});
+  if (!s.ok()) return s;
+  return CudaError(static_cast<cudaError_t>(cuda::LaunchBackward(
+                       layout.view(), ToProblem(shape), q, k, v, out, lse, dout,
+                       dq, dk, dv, delta, stream)),
+                   "backward launch");
+}
+
+#else  // !ST_WITH_CUDA
+
+namespace {
+absl::Status NoCuda() {
+  return absl::UnimplementedError(
+      "block-sparse attention (CUDA): built without --config=cuda");
+}
+}  // namespace
+
+DeviceAttentionLayout::~DeviceAttentionLayout() = default;
+
+absl::StatusOr<std::unique_ptr<DeviceAttentionLayout>>
+DeviceAttentionLayout::Upload(const AttentionLayout&) {
+  return NoCuda();
+}
+
+absl::Status BlockSparseAttentionForwardCuda(const DeviceAttentionLayout&,
+                                             const CudaAttentionShape&,
+                                             const void*, const void*,
+                                             const void*, void*, float*,
+                                             CUstream_st*) {
+  return NoCuda();
+}
+
+absl::Status BlockSparseAttentionBackwardCuda(
+    const DeviceAttentionLayout&, const CudaAttentionShape&, const void*,
+    const void*, const void*, const void*, const float*, const void*, void*,
+    void*, void*, float*, CUstream_st*) {
+  return NoCuda();
+}
+
+#endif  // ST_WITH_CUDA
+
+}  // namespace st::attention

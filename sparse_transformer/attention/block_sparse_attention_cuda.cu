@@ -1,0 +1,729 @@
+// Fused block-sparse attention kernels (flash-attention style) over the raw
+// arrays of an AttentionLayout. See KERNEL_NOTES.md beside this file for the
+// FLOP/byte floors and the measured versions.
+//
+// Work decomposition (one CTA per (tile, head, batch); grid = (NB, H, B)):
+//   forward  : CTA = one query block of BL rows (BL/16 warps, 16 rows each).
+//              It walks the block's row-CSR entries in key sub-tiles of
+//              BK = min(BL, 64) keys (K/V double-buffered through cp.async),
+//              keeps an online softmax in registers and writes out and the
+//              row log-sum-exp. The n x n scores never exist.
+//   backward : recomputation, no atomics, deterministic:
+//              delta = rowsum(dout * out);
+//              dq pass  : CTA = query block, walks the row CSR like forward;
+//              dk/dv pass: CTA = key block, walks the column CSR (the query
+//              blocks that use it), warps own 16 keys each.
+//              Two passes cost a second recomputation of QK^T but avoid
+//              fp32 atomics on dq (contention on the fixed pattern's summary
+//              columns, which every later row reads) and keep results
+//              bit-reproducible.
+// Tensor cores: mma.sync m16n8k16 (bf16/fp16 in, fp32 accumulate), operands
+// from shared memory through ldmatrix. The per-head permutation (strided
+// transpose) is fused: every row load/store goes through inverse_perm.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+#include "sparse_transformer/attention/attention_kernels_cuda.h"
+
+namespace st::attention::cuda {
+namespace {
+
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+constexpr int kPad = 8;  // elements of padding per smem row: 16 B, kills ldmatrix bank conflicts
+
+// ---- PTX helpers -----------------------------------------------------------
+
+template <typename T>
+struct Ops;
+
+template <>
+struct Ops<__nv_bfloat16> {
+  static __device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                             uint32_t b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&v);
+  }
+  static __device__ __forceinline__ float2 unpack(uint32_t x) {
+    return __bfloat1622float2(*reinterpret_cast<__nv_bfloat162*>(&x));
+  }
+};
+
+template <>
+struct Ops<__half> {
+  static __device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                             uint32_t b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+    __half2 v = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&v);
+  }
+  static __device__ __forceinline__ float2 unpack(uint32_t x) {
+    return __half22float2(*reinterpret_cast<__half2*>(&x));
+  }
+};
+
+__device__ __forceinline__ uint32_t SmemAddr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+__device__ __forceinline__ void Ldmatrix4(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(SmemAddr(p)));
+}
+
+__device__ __forceinline__ void Ldmatrix4Trans(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(SmemAddr(p)));
+}
+
+__device__ __forceinline__ void CpAsync16(void* smem, const void* gmem) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(SmemAddr(smem)), "l"(gmem));
+}
+__device__ __forceinline__ void CpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void CpAsyncWait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+// ---- Tile pieces -----------------------------------------------------------
+
+// Copies ROWS rows of D elements, starting at permuted position `first`, from
+// a [N, D] slab into smem rows of stride D + kPad (gathering through `inv`).
+template <typename T, int ROWS, int D, int THREADS>
+__device__ __forceinline__ void LoadRows(T* smem, const T* slab, int64_t first, const int32_t* inv,
+                                         int tid) {
+  constexpr int kChunks = D / 8;  // 16-byte chunks per row
+#pragma unroll
+  for (int i = tid; i < ROWS * kChunks; i += THREADS) {
+    const int r = i / kChunks;
+    const int c = i % kChunks;
+    const int64_t p = inv ? static_cast<int64_t>(__ldg(inv + first + r)) : first + r;
+    CpAsync16(smem + r * (D + kPad) + c * 8, slab + p * D + c * 8);
+  }
+}
+
+// Is (query r, key c) of a block live under mask code `code`?
+__device__ __forceinline__ bool Live(int code, int r, int c, int block, const uint64_t* words,
+                                     int words_per_mask) {
+  if (code == -1) return true;
+  if (code == -2) return c <= r;
+  const int bit = r * block + c;
+  return (__ldg(words + static_cast<int64_t>(code) * words_per_mask + (bit >> 6)) >> (bit & 63)) &
+         1ull;
+}
+
+// A-operand fragments of a 16 x D row slice at `rows` (smem, stride D + kPad).
+template <int D>
+__device__ __forceinline__ void LoadAFrags(uint32_t (&f)[D / 16][4], const void* rows_base,
+                                           int lane) {
+  using B16 = uint16_t;
+  const B16* base = static_cast<const B16*>(rows_base);
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    Ldmatrix4(f[kk], base + (lane % 16) * (D + kPad) + kk * 16 + (lane / 16) * 8);
+  }
+}
+
+// acc[NT/8][4] += A(16 x D, fragments) * B^T where B is NT rows of D in smem:
+// the "scores" product (Q K^T, dO V^T, K Q^T, V dO^T).
+template <typename T, int NT, int D>
+__device__ __forceinline__ void MmaABt(float (&acc)[NT / 8][4], const uint32_t (&a)[D / 16][4],
+                                       const T* b_rows, int lane) {
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+#pragma unroll
+    for (int j = 0; j < NT / 16; ++j) {
+      uint32_t r[4];
+      Ldmatrix4(r, b_rows + (j * 16 + (lane / 16) * 8 + (lane % 8)) * (D + kPad) + kk * 16 +
+                       ((lane / 8) % 2) * 8);
+      Ops<T>::mma(acc[2 * j], a[kk], r[0], r[1]);
+      Ops<T>::mma(acc[2 * j + 1], a[kk], r[2], r[3]);
+    }
+  }
+}
+
+// acc[D/8][4] += P(16 x NT, accumulator layout, fp32) * B where B is NT rows
+// of D in smem: the "value" product (P V, dS K, P^T dO, dS^T Q).
+template <typename T, int NT, int D>
+__device__ __forceinline__ void MmaPB(float (&acc)[D / 8][4], const float (&p)[NT / 8][4],
+                                      const T* b_rows, int lane) {
+#pragma unroll
+  for (int kk = 0; kk < NT / 16; ++kk) {
+    uint32_t a[4];
+    a[0] = Ops<T>::pack(p[2 * kk][0], p[2 * kk][1]);
+    a[1] = Ops<T>::pack(p[2 * kk][2], p[2 * kk][3]);
+    a[2] = Ops<T>::pack(p[2 * kk + 1][0], p[2 * kk + 1][1]);
+    a[3] = Ops<T>::pack(p[2 * kk + 1][2], p[2 * kk + 1][3]);
+#pragma unroll
+    for (int jd = 0; jd < D / 16; ++jd) {
+      uint32_t r[4];
+      Ldmatrix4Trans(r, b_rows + (kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * (D + kPad) +
+                            jd * 16 + (lane / 16) * 8);
+      Ops<T>::mma(acc[2 * jd], a, r[0], r[1]);
+      Ops<T>::mma(acc[2 * jd + 1], a, r[2], r[3]);
+    }
+  }
+}
+
+// Writes a 16 x D accumulator slice (rows g and g+8 of this lane) to the
+// rows at original positions pos0 / pos1 of `slab`, multiplied by s0 / s1.
+template <typename T, int D>
+__device__ __forceinline__ void StoreAcc(T* slab, int64_t pos0, int64_t pos1,
+                                         const float (&acc)[D / 8][4], float s0, float s1,
+                                         int t4) {
+#pragma unroll
+  for (int j = 0; j < D / 8; ++j) {
+    const int col = j * 8 + 2 * t4;
+    *reinterpret_cast<uint32_t*>(slab + pos0 * D + col) =
+        Ops<T>::pack(acc[j][0] * s0, acc[j][1] * s0);
+    *reinterpret_cast<uint32_t*>(slab + pos1 * D + col) =
+        Ops<T>::pack(acc[j][2] * s1, acc[j][3] * s1);
+  }
+}
+
+__device__ __forceinline__ float QuadMax(float x) {
+  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+}
+__device__ __forceinline__ float QuadSum(float x) {
+  x += __shfl_xor_sync(0xffffffffu, x, 1);
+  return x + __shfl_xor_sync(0xffffffffu, x, 2);
+}
+
+template <int BL>
+constexpr int FwdKeyTile() {
+  return BL < 64 ? BL : 64;
+}
+template <int BL, int D>
+constexpr int BwdTile() {
+  return BL < (D == 128 ? 32 : 64) ? BL : (D == 128 ? 32 : 64);
+}
+
+// ---- Forward ---------------------------------------------------------------
+
+template <typename T, int BL, int D>
+constexpr int FwdSmemBytes() {
+  return (BL + 4 * FwdKeyTile<BL>()) * (D + kPad) * static_cast<int>(sizeof(T));
+}
+
+// q, k, v, out: [B, H, N, D]; lse: [B, H, N].
+template <typename T, int BL, int D>
+__global__ void __launch_bounds__(BL * 2) ForwardKernel(LayoutView L, int heads, float scale_log2,
+                                                        const T* __restrict__ q,
+                                                        const T* __restrict__ k,
+                                                        const T* __restrict__ v,
+                                                        T* __restrict__ out,
+                                                        float* __restrict__ lse) {
+  constexpr int kThreads = BL * 2;
+  constexpr int BK = FwdKeyTile<BL>();
+  constexpr int kSub = BL / BK;
+  constexpr int LD = D + kPad;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T* qs = reinterpret_cast<T*>(smem_raw);  // [BL][LD]
+  T* ks = qs + BL * LD;                    // [2][BK][LD]
+  T* vs = ks + 2 * BK * LD;                // [2][BK][LD]
+
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
+  const int qb = L.num_blocks - 1 - static_cast<int>(blockIdx.x);  // heavy (late) rows first
+  const int h = blockIdx.y;
+  const int lh = h % L.layout_heads;
+  const int64_t n = L.n;
+  const int64_t slab = (static_cast<int64_t>(blockIdx.z) * heads + h) * n;
+  const T* qg = q + slab * D;
+  const T* kg = k + slab * D;
+  const T* vg = v + slab * D;
+  const int32_t* inv = L.inverse_perm ? L.inverse_perm + lh * n : nullptr;
+  const int64_t* ro = L.row_offsets + static_cast<int64_t>(lh) * (L.num_blocks + 1);
+  const int64_t e0 = ro[qb];
+  const int ntiles = static_cast<int>(ro[qb + 1] - e0) * kSub;
+
+  auto load_kv = [&](int it) {
+    const int64_t e = e0 + it / kSub;
+    const int64_t first = static_cast<int64_t>(__ldg(L.row_cols + e)) * BL + (it % kSub) * BK;
+    const int buf = it & 1;
+    LoadRows<T, BK, D, kThreads>(ks + buf * BK * LD, kg, first, inv, tid);
+    LoadRows<T, BK, D, kThreads>(vs + buf * BK * LD, vg, first, inv, tid);
+  };
+
+  LoadRows<T, BL, D, kThreads>(qs, qg, static_cast<int64_t>(qb) * BL, inv, tid);
+  if (ntiles > 0) load_kv(0);
+  CpAsyncCommit();
+
+  float o[D / 8][4] = {};
+  float m[2] = {-INFINITY, -INFINITY};
+  float l[2] = {0.f, 0.f};
+  uint32_t qf[D / 16][4];
+  const int r0 = warp * 16 + g;  // this lane's rows in the block: r0, r0 + 8
+
+  for (int it = 0; it < ntiles; ++it) {
+    if (it + 1 < ntiles) load_kv(it + 1);
+    CpAsyncCommit();
+    CpAsyncWait<1>();
+    __syncthreads();
+    if (it == 0) LoadAFrags<D>(qf, qs + warp * 16 * LD, lane);
+    const T* kb = ks + (it & 1) * BK * LD;
+    const T* vb = vs + (it & 1) * BK * LD;
+    const int64_t e = e0 + it / kSub;
+    const int code = __ldg(L.row_masks + e);
+    const int c_base = (it % kSub) * BK;
+
+    float s[BK / 8][4] = {};
+    MmaABt<T, BK, D>(s, qf, kb, lane);
+
+    float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int j = 0; j < BK / 8; ++j) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        float x = s[j][i] * scale_log2;
+        if (code != -1 &&
+            !Live(code, r0 + (i >> 1) * 8, c_base + j * 8 + 2 * t4 + (i & 1), BL, L.mask_words,
+                  L.words_per_mask)) {
+          x = -INFINITY;
+        }
+        s[j][i] = x;
+        mx[i >> 1] = fmaxf(mx[i >> 1], x);
+      }
+    }
+    float alpha[2], mu[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const float mn = fmaxf(m[r], QuadMax(mx[r]));
+      mu[r] = mn == -INFINITY ? 0.f : mn;  // fully masked so far: keep exp2 finite
+      alpha[r] = exp2f(m[r] - mu[r]);
+      m[r] = mn;
+      l[r] *= alpha[r];
+    }
+#pragma unroll
+    for (int j = 0; j < BK / 8; ++j) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const float p = exp2f(s[j][i] - mu[i >> 1]);
+        s[j][i] = p;
+        l[i >> 1] += p;
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j) {
+      o[j][0] *= alpha[0];
+      o[j][1] *= alpha[0];
+      o[j][2] *= alpha[1];
+      o[j][3] *= alpha[1];
+    }
+    MmaPB<T, BK, D>(o, s, vb, lane);
+    __syncthreads();  // the next iteration's prefetch overwrites this buffer
+  }
+  CpAsyncWait<0>();
+
+  float inv_l[2], row_lse[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const float lt = QuadSum(l[r]);
+    inv_l[r] = lt > 0.f ? 1.f / lt : 0.f;
+    row_lse[r] = lt > 0.f ? (m[r] + log2f(lt)) * kLn2 : -INFINITY;
+  }
+  const int64_t p0 = static_cast<int64_t>(qb) * BL + r0;
+  const int64_t pos0 = inv ? __ldg(inv + p0) : p0;
+  const int64_t pos1 = inv ? __ldg(inv + p0 + 8) : p0 + 8;
+  StoreAcc<T, D>(out + slab * D, pos0, pos1, o, inv_l[0], inv_l[1], t4);
+  if (t4 == 0) {
+    lse[slab + pos0] = row_lse[0];
+    lse[slab + pos1] = row_lse[1];
+  }
+}
+
+// ---- Backward: delta = rowsum(dout * out) ----------------------------------
+
+// dout, out: [rows, D]; delta: [rows]. D/8 lanes per row, 16-byte loads.
+template <typename T, int D>
+__global__ void DeltaKernel(int64_t rows, const T* __restrict__ out, const T* __restrict__ dout,
+                            float* __restrict__ delta) {
+  constexpr int kLanes = D / 8;
+  const int64_t gid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t row = gid / kLanes;
+  const int c = static_cast<int>(gid % kLanes);
+  float acc = 0.f;
+  if (row < rows) {
+    const uint4 a = *reinterpret_cast<const uint4*>(out + row * D + c * 8);
+    const uint4 b = *reinterpret_cast<const uint4*>(dout + row * D + c * 8);
+    const uint32_t av[4] = {a.x, a.y, a.z, a.w};
+    const uint32_t bv[4] = {b.x, b.y, b.z, b.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const float2 x = Ops<T>::unpack(av[i]);
+      const float2 y = Ops<T>::unpack(bv[i]);
+      acc += x.x * y.x + x.y * y.y;
+    }
+  }
+#pragma unroll
+  for (int off = kLanes / 2; off > 0; off /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+  if (row < rows && c == 0) delta[row] = acc;
+}
+
+// ---- Backward: dq pass (CTA per query block, row CSR) ----------------------
+
+template <typename T, int BL, int D>
+constexpr int DqSmemBytes() {
+  return (2 * BL + 4 * BwdTile<BL, D>()) * (D + kPad) * static_cast<int>(sizeof(T));
+}
+
+// dq = scale * sum_j dS_ij k_j, dS = P * (dP - delta), dP = dout V^T.
+template <typename T, int BL, int D>
+__global__ void __launch_bounds__(BL * 2) BackwardDqKernel(
+    LayoutView L, int heads, float scale_log2, float scale, const T* __restrict__ q,
+    const T* __restrict__ k, const T* __restrict__ v, const T* __restrict__ dout,
+    const float* __restrict__ lse, const float* __restrict__ delta, T* __restrict__ dq) {
+  constexpr int kThreads = BL * 2;
+  constexpr int BK = BwdTile<BL, D>();
+  constexpr int kSub = BL / BK;
+  constexpr int LD = D + kPad;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T* qs = reinterpret_cast<T*>(smem_raw);  // [BL][LD]
+  T* dos = qs + BL * LD;                   // [BL][LD]
+  T* ks = dos + BL * LD;                   // [2][BK][LD]
+  T* vs = ks + 2 * BK * LD;                // [2][BK][LD]
+
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
+  const int qb = L.num_blocks - 1 - static_cast<int>(blockIdx.x);
+  const int h = blockIdx.y;
+  const int lh = h % L.layout_heads;
+  const int64_t n = L.n;
+  const int64_t slab = (static_cast<int64_t>(blockIdx.z) * heads + h) * n;
+  const T* kg = k + slab * D;
+  const T* vg = v + slab * D;
+  const int32_t* inv = L.inverse_perm ? L.inverse_perm + lh * n : nullptr;
+  const int64_t* ro = L.row_offsets + static_cast<int64_t>(lh) * (L.num_blocks + 1);
+  const int64_t e0 = ro[qb];
+  const int ntiles = static_cast<int>(ro[qb + 1] - e0) * kSub;
+
+  auto load_kv = [&](int it) {
+    const int64_t e = e0 + it / kSub;
+    const int64_t first = static_cast<int64_t>(__ldg(L.row_cols + e)) * BL + (it % kSub) * BK;
+    const int buf = it & 1;
+    LoadRows<T, BK, D, kThreads>(ks + buf * BK * LD, kg, first, inv, tid);
+    LoadRows<T, BK, D, kThreads>(vs + buf * BK * LD, vg, first, inv, tid);
+  };
+
+  LoadRows<T, BL, D, kThreads>(qs, q + slab * D, static_cast<int64_t>(qb) * BL, inv, tid);
+  LoadRows<T, BL, D, kThreads>(dos, dout + slab * D, static_cast<int64_t>(qb) * BL, inv, tid);
+  if (ntiles > 0) load_kv(0);
+  CpAsyncCommit();
+
+  const int r0 = warp * 16 + g;
+  const int64_t p0 = static_cast<int64_t>(qb) * BL + r0;
+  const int64_t pos[2] = {inv ? __ldg(inv + p0) : p0, inv ? __ldg(inv + p0 + 8) : p0 + 8};
+  float lse2[2], dlt[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const float x = lse[slab + pos[r]];
+    lse2[r] = x == -INFINITY ? INFINITY : x * kLog2e;  // empty row: every p becomes 0
+    dlt[r] = delta[slab + pos[r]];
+  }
+
+  float acc[D / 8][4] = {};
+  uint32_t qf[D / 16][4], df[D / 16][4];
+  for (int it = 0; it < ntiles; ++it) {
+    if (it + 1 < ntiles) load_kv(it + 1);
+    CpAsyncCommit();
+    CpAsyncWait<1>();
+    __syncthreads();
+    if (it == 0) {
+      LoadAFrags<D>(qf, qs + warp * 16 * LD, lane);
+      LoadAFrags<D>(df, dos + warp * 16 * LD, lane);
+    }
+    const T* kb = ks + (it & 1) * BK * LD;
+    const T* vb = vs + (it & 1) * BK * LD;
+    const int64_t e = e0 + it / kSub;
+    const int code = __ldg(L.row_masks + e);
+    const int c_base = (it % kSub) * BK;
+
+    float s[BK / 8][4] = {};
+    MmaABt<T, BK, D>(s, qf, kb, lane);
+    float dp[BK / 8][4] = {};
+    MmaABt<T, BK, D>(dp, df, vb, lane);
+#pragma unroll
+    for (int j = 0; j < BK / 8; ++j) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const bool live = code == -1 || Live(code, r0 + (i >> 1) * 8, c_base + j * 8 + 2 * t4 +
+                                                                           (i & 1),
+                                             BL, L.mask_words, L.words_per_mask);
+        const float p = live ? exp2f(s[j][i] * scale_log2 - lse2[i >> 1]) : 0.f;
+        s[j][i] = p * (dp[j][i] - dlt[i >> 1]);  // dS
+      }
+    }
+    MmaPB<T, BK, D>(acc, s, kb, lane);
+    __syncthreads();
+  }
+  CpAsyncWait<0>();
+  StoreAcc<T, D>(dq + slab * D, pos[0], pos[1], acc, scale, scale, t4);
+}
+
+// ---- Backward: dk/dv pass (CTA per key block, column CSR) ------------------
+
+template <typename T, int BL, int D>
+constexpr int DkvSmemBytes() {
+  return (2 * BL + 4 * BwdTile<BL, D>()) * (D + kPad) * static_cast<int>(sizeof(T)) +
+         4 * BwdTile<BL, D>() * static_cast<int>(sizeof(float));
+}
+
+// dv = sum_i P_ij dout_i; dk = scale * sum_i dS_ij q_i. Warps own 16 keys.
+template <typename T, int BL, int D>
+__global__ void __launch_bounds__(BL * 2) BackwardDkvKernel(
+    LayoutView L, int heads, float scale_log2, float scale, const T* __restrict__ q,
+    const T* __restrict__ k, const T* __restrict__ v, const T* __restrict__ dout,
+    const float* __restrict__ lse, const float* __restrict__ delta, T* __restrict__ dk,
+    T* __restrict__ dv) {
+  constexpr int kThreads = BL * 2;
+  constexpr int BQ = BwdTile<BL, D>();
+  constexpr int kSub = BL / BQ;
+  constexpr int LD = D + kPad;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T* ks = reinterpret_cast<T*>(smem_raw);  // [BL][LD]
+  T* vs = ks + BL * LD;                    // [BL][LD]
+  T* qs = vs + BL * LD;                    // [2][BQ][LD]
+  T* dos = qs + 2 * BQ * LD;               // [2][BQ][LD]
+  float* lse_s = reinterpret_cast<float*>(dos + 2 * BQ * LD);  // [2][BQ] (log2 units)
+  float* dlt_s = lse_s + 2 * BQ;                               // [2][BQ]
+
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
+  const int kb = static_cast<int>(blockIdx.x);  // early key blocks have the most queries
+  const int h = blockIdx.y;
+  const int lh = h % L.layout_heads;
+  const int64_t n = L.n;
+  const int64_t slab = (static_cast<int64_t>(blockIdx.z) * heads + h) * n;
+  const T* qg = q + slab * D;
+  const T* dog = dout + slab * D;
+  const int32_t* inv = L.inverse_perm ? L.inverse_perm + lh * n : nullptr;
+  const int64_t* co = L.col_offsets + static_cast<int64_t>(lh) * (L.num_blocks + 1);
+  const int64_t c0 = co[kb];
+  const int ntiles = static_cast<int>(co[kb + 1] - c0) * kSub;
+
+  auto load_q = [&](int it) {
+    const int64_t c = c0 + it / kSub;
+    const int64_t first = static_cast<int64_t>(__ldg(L.col_rows + c)) * BL + (it % kSub) * BQ;
+    const int buf = it & 1;
+    LoadRows<T, BQ, D, kThreads>(qs + buf * BQ * LD, qg, first, inv, tid);
+    LoadRows<T, BQ, D, kThreads>(dos + buf * BQ * LD, dog, first, inv, tid);
+    for (int r = tid; r < BQ; r += kThreads) {
+      const int64_t p = inv ? __ldg(inv + first + r) : first + r;
+      const float x = lse[slab + p];
+      lse_s[buf * BQ + r] = x == -INFINITY ? INFINITY : x * kLog2e;
+      dlt_s[buf * BQ + r] = delta[slab + p];
+    }
+  };
+
+  LoadRows<T, BL, D, kThreads>(ks, k + slab * D, static_cast<int64_t>(kb) * BL, inv, tid);
+  LoadRows<T, BL, D, kThreads>(vs, v + slab * D, static_cast<int64_t>(kb) * BL, inv, tid);
+  if (ntiles > 0) load_q(0);
+  CpAsyncCommit();
+
+  const int kr0 = warp * 16 + g;  // this lane's keys in the block: kr0, kr0 + 8
+  float dka[D / 8][4] = {};
+  float dva[D / 8][4] = {};
+  // D <= 64: keep the K and V fragments in registers; D = 128 reloads them
+  // from smem per tile to stay clear of spills.
+  constexpr bool kRegKV = D <= 64;
+  uint32_t kf[kRegKV ? D / 16 : 1][4], vf[kRegKV ? D / 16 : 1][4];
+
+  for (int it = 0; it < ntiles; ++it) {
+    if (it + 1 < ntiles) load_q(it + 1);
+    CpAsyncCommit();
+    CpAsyncWait<1>();
+    __syncthreads();
+    const int buf = it & 1;
+    const T* qb_s = qs + buf * BQ * LD;
+    const T* dob_s = dos + buf * BQ * LD;
+    const float* lsb = lse_s + buf * BQ;
+    const float* dlb = dlt_s + buf * BQ;
+    const int64_t c = c0 + it / kSub;
+    const int code = __ldg(L.row_masks + __ldg(L.col_entries + c));
+    const int r_base = (it % kSub) * BQ;  // query row offset inside the query block
+
+    float st[BQ / 8][4] = {};  // S^T: keys x queries
+    float dpt[BQ / 8][4] = {};
+    if constexpr (kRegKV) {
+      if (it == 0) {
+        LoadAFrags<D>(*reinterpret_cast<uint32_t(*)[D / 16][4]>(kf), ks + warp * 16 * LD, lane);
+        LoadAFrags<D>(*reinterpret_cast<uint32_t(*)[D / 16][4]>(vf), vs + warp * 16 * LD, lane);
+      }
+      MmaABt<T, BQ, D>(st, *reinterpret_cast<uint32_t(*)[D / 16][4]>(kf), qb_s, lane);
+      MmaABt<T, BQ, D>(dpt, *reinterpret_cast<uint32_t(*)[D / 16][4]>(vf), dob_s, lane);
+    } else {
+      uint32_t f[D / 16][4];
+      LoadAFrags<D>(f, ks + warp * 16 * LD, lane);
+      MmaABt<T, BQ, D>(st, f, qb_s, lane);
+      LoadAFrags<D>(f, vs + warp * 16 * LD, lane);
+      MmaABt<T, BQ, D>(dpt, f, dob_s, lane);
+    }
+#pragma unroll
+    for (int j = 0; j < BQ / 8; ++j) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int qc = j * 8 + 2 * t4 + (i & 1);
+        const bool live = code == -1 || Live(code, r_base + qc, kr0 + (i >> 1) * 8, BL,
+                                             L.mask_words, L.words_per_mask);
+        const float p = live ? exp2f(st[j][i] * scale_log2 - lsb[qc]) : 0.f;
+        st[j][i] = p;
+        dpt[j][i] = p * (dpt[j][i] - dlb[qc]);  // dS^T
+      }
+    }
+    MmaPB<T, BQ, D>(dva, st, dob_s, lane);
+    MmaPB<T, BQ, D>(dka, dpt, qb_s, lane);
+    __syncthreads();
+  }
+  CpAsyncWait<0>();
+  const int64_t p0 = static_cast<int64_t>(kb) * BL + kr0;
+  const int64_t pos0 = inv ? __ldg(inv + p0) : p0;
+  const int64_t pos1 = inv ? __ldg(inv + p0 + 8) : p0 + 8;
+  StoreAcc<T, D>(dk + slab * D, pos0, pos1, dka, scale, scale, t4);
+  StoreAcc<T, D>(dv + slab * D, pos0, pos1, dva, 1.f, 1.f, t4);
+}
+
+// ---- Dispatch --------------------------------------------------------------
+
+template <typename K>
+cudaError_t PrepareSmem(K kernel, int bytes) {
+  if (bytes <= 48 * 1024) return cudaSuccess;
+  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+}
+
+template <typename T, int BL, int D>
+int Forward(const LayoutView& L, const Problem& p, const void* q, const void* k, const void* v,
+            void* out, float* lse, cudaStream_t stream) {
+  constexpr int kSmem = FwdSmemBytes<T, BL, D>();
+  static const cudaError_t prepared = PrepareSmem(ForwardKernel<T, BL, D>, kSmem);
+  if (prepared != cudaSuccess) return prepared;
+  const dim3 grid(L.num_blocks, p.heads, p.batch);
+  ForwardKernel<T, BL, D><<<grid, BL * 2, kSmem, stream>>>(
+      L, p.heads, p.scale * kLog2e, static_cast<const T*>(q), static_cast<const T*>(k),
+      static_cast<const T*>(v), static_cast<T*>(out), lse);
+  return cudaGetLastError();
+}
+
+template <typename T, int BL, int D>
+int Backward(const LayoutView& L, const Problem& p, const void* q, const void* k, const void* v,
+             const void* out, const float* lse, const void* dout, void* dq, void* dk, void* dv,
+             float* delta, cudaStream_t stream) {
+  const int64_t rows = static_cast<int64_t>(p.batch) * p.heads * L.n;
+  const int64_t threads = rows * (D / 8);
+  DeltaKernel<T, D><<<static_cast<unsigned>((threads + 255) / 256), 256, 0, stream>>>(
+      rows, static_cast<const T*>(out), static_cast<const T*>(dout), delta);
+  cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) return err;
+
+  constexpr int kDqSmem = DqSmemBytes<T, BL, D>();
+  constexpr int kDkvSmem = DkvSmemBytes<T, BL, D>();
+  static const cudaError_t prepared_dq = PrepareSmem(BackwardDqKernel<T, BL, D>, kDqSmem);
+  static const cudaError_t prepared_dkv = PrepareSmem(BackwardDkvKernel<T, BL, D>, kDkvSmem);
+  if (prepared_dq != cudaSuccess) return prepared_dq;
+  if (prepared_dkv != cudaSuccess) return prepared_dkv;
+  const dim3 grid(L.num_blocks, p.heads, p.batch);
+  const float scale_log2 = p.scale * kLog2e;
+  BackwardDkvKernel<T, BL, D><<<grid, BL * 2, kDkvSmem, stream>>>(
+      L, p.heads, scale_log2, p.scale, static_cast<const T*>(q), static_cast<const T*>(k),
+      static_cast<const T*>(v), static_cast<const T*>(dout), lse, delta, static_cast<T*>(dk),
+      static_cast<T*>(dv));
+  err = cudaGetLastError();
+  if (err != cudaSuccess) return err;
+  BackwardDqKernel<T, BL, D><<<grid, BL * 2, kDqSmem, stream>>>(
+      L, p.heads, scale_log2, p.scale, static_cast<const T*>(q), static_cast<const T*>(k),
+      static_cast<const T*>(v), static_cast<const T*>(dout), lse, delta, static_cast<T*>(dq));
+  return cudaGetLastError();
+}
+
+// Calls f.template operator()<T, BL, D>() for the runtime (dtype, block, dim).
+template <typename F>
+int Dispatch(const LayoutView& L, const Problem& p, F&& f) {
+  auto by_dim = [&](auto type_tag, auto block_tag) -> int {
+    using T = decltype(type_tag);
+    constexpr int BL = decltype(block_tag)::value;
+    switch (p.head_dim) {
+      case 32:
+        return f.template operator()<T, BL, 32>();
+      case 64:
+        return f.template operator()<T, BL, 64>();
+      case 128:
+        return f.template operator()<T, BL, 128>();
+      default:
+        return cudaErrorInvalidValue;
+    }
+  };
+  auto by_block = [&](auto type_tag) -> int {
+    switch (L.block) {
+      case 16:
+        return by_dim(type_tag, std::integral_constant<int, 16>());
+      case 32:
+        return by_dim(type_tag, std::integral_constant<int, 32>());
+      case 64:
+        return by_dim(type_tag, std::integral_constant<int, 64>());
+      case 128:
+        return by_dim(type_tag, std::integral_constant<int, 128>());
+      default:
+        return cudaErrorInvalidValue;
+    }
+  };
+  return p.dtype == DType::kBF16 ? by_block(__nv_bfloat16()) : by_block(__half());
+}
+
+struct ForwardFn {
+  const LayoutView& L;
+  const Problem& p;
+  const void *q, *k, *v;
+  void* out;
+  float* lse;
+  cudaStream_t s;
+  template <typename T, int BL, int D>
+  int operator()() const {
+    return Forward<T, BL, D>(L, p, q, k, v, out, lse, s);
+  }
+};
+
+struct BackwardFn {
+  const LayoutView& L;
+  const Problem& p;
+  const void *q, *k, *v, *out;
+  const float* lse;
+  const void* dout;
+  void *dq, *dk, *dv;
+  float* delta;
+  cudaStream_t s;
+  template <typename T, int BL, int D>
+  int operator()() const {
+    return Backward<T, BL, D>(L, p, q, k, v, out, lse, dout, dq, dk, dv, delta, s);
+  }
+};
+
+}  // namespace
+
+int LaunchForward(const LayoutView& layout, const Problem& problem, const void* q, const void* k,
+                  const void* v, void* out, float* lse, CUstream_st* stream) {
+  return Dispatch(layout, problem, ForwardFn{layout, problem, q, k, v, out, lse, stream});
+}
+
+int LaunchBackward(const LayoutView& layout, const Problem& problem, const void* q, const void* k,
+                   const void* v, const void* out, const float* lse, const void* dout, void* dq,
+                   void* dk, void* dv, float* delta, CUstream_st* stream) {
+  return Dispatch(layout, problem,
+                  BackwardFn{layout, problem, q, k, v, out, lse, dout, dq, dk, dv, delta, stream});
+}
+
+}  // namespace st::attention::cuda

@@ -1,0 +1,82 @@
+// Block-sparse attention on the GPU over an AttentionLayout: fused
+// flash-style forward (online softmax, row log-sum-exp saved) and backward by
+// recomputation. Positions are in ORIGINAL order in every tensor, exactly as
+// in the CPU reference (attention_cpu.h); a layout's per-head permutation
+// (the strided transpose) is applied inside the kernels.
+//
+// Shapes (B batch, H heads, N positions, K head dim; K = 32, 64 or 128):
+//   q, k, v, out, dout, dq, dk, dv: [B, H, N, K] bf16 or fp16, 16-byte aligned
+//   lse, delta:                     [B, H, N] fp32 (lse: natural log)
+// Head h of the tensors uses head h % layout.heads() of the layout, so a
+// layout has either one head per tensor head or one head shared by all.
+// Accumulation is fp32 on the tensor cores. Without --config=cuda every
+// function returns UNIMPLEMENTED.
+#ifndef SPARSE_TRANSFORMER_ATTENTION_BLOCK_SPARSE_ATTENTION_CUDA_H_
+#define SPARSE_TRANSFORMER_ATTENTION_BLOCK_SPARSE_ATTENTION_CUDA_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "sparse_transformer/attention/attention_kernels_cuda.h"
+#include "sparse_transformer/attention/layout.h"
+
+namespace st::attention {
+
+using cuda::DType;
+
+// An AttentionLayout's arrays copied to the GPU once (row and column CSR,
+// masks, inverse permutations). Device memory is proportional to the live
+// blocks (plus N int32 per head when the layout has a permutation).
+class DeviceAttentionLayout {
+ public:
+  static absl::StatusOr<std::unique_ptr<DeviceAttentionLayout>> Upload(
+      const AttentionLayout& layout);
+  ~DeviceAttentionLayout();
+  DeviceAttentionLayout(const DeviceAttentionLayout&) = delete;
+  DeviceAttentionLayout& operator=(const DeviceAttentionLayout&) = delete;
+
+  const cuda::LayoutView& view() const { return view_; }
+  int heads() const { return view_.layout_heads; }
+  int64_t device_bytes() const { return bytes_; }
+
+ private:
+  DeviceAttentionLayout() = default;
+  cuda::LayoutView view_;
+  std::vector<void*> allocations_;
+  int64_t bytes_ = 0;
+};
+
+// What one attention call computes over.
+struct CudaAttentionShape {
+  int batch = 1;
+  int heads = 1;
+  int head_dim = 64;
+  float scale = 0.125f;  // usually 1/sqrt(head_dim)
+  DType dtype = DType::kBF16;
+};
+
+// out = softmax(scale * q k^T restricted to the layout) v; lse = row
+// log-sum-exp of the scaled live scores (-inf for a row with no live key, whose
+// out row is 0). Asynchronous on `stream` (nullptr: the default stream).
+absl::Status BlockSparseAttentionForwardCuda(const DeviceAttentionLayout& layout,
+                                             const CudaAttentionShape& shape,
+                                             const void* q, const void* k,
+                                             const void* v, void* out,
+                                             float* lse,
+                                             CUstream_st* stream = nullptr);
+
+// Overwrites dq, dk, dv. `out` and `lse` are the forward's; delta is a
+// [B, H, N] fp32 workspace. Two recomputation passes (dq over the row CSR,
+// dk/dv over the column CSR), no atomics: results are deterministic.
+absl::Status BlockSparseAttentionBackwardCuda(
+    const DeviceAttentionLayout& layout, const CudaAttentionShape& shape,
+    const void* q, const void* k, const void* v, const void* out,
+    const float* lse, const void* dout, void* dq, void* dk, void* dv,
+    float* delta, CUstream_st* stream = nullptr);
+
+}  // namespace st::attention
+
+#endif  // SPARSE_TRANSFORMER_ATTENTION_BLOCK_SPARSE_ATTENTION_CUDA_H_
