@@ -61,12 +61,10 @@ struct CudaAttentionShape {
 // out = softmax(scale * q k^T restricted to the layout) v; lse = row
 // log-sum-exp of the scaled live scores (-inf for a row with no live key, whose
 // out row is 0). Asynchronous on `stream` (nullptr: the default stream).
-absl::Status BlockSparseAttentionForwardCuda(const DeviceAttentionLayout& layout,
-                                             const CudaAttentionShape& shape,
-                                             const void* q, const void* k,
-                                             const void* v, void* out,
-                                             float* lse,
-                                             CUstream_st* stream = nullptr);
+absl::Status BlockSparseAttentionForwardCuda(
+    const DeviceAttentionLayout& layout, const CudaAttentionShape& shape,
+    const void* q, const void* k, const void* v, void* out, float* lse,
+    CUstream_st* stream = nullptr);
 
 // Overwrites dq, dk, dv. `out` and `lse` are the forward's; delta is a
 // [B, H, N] fp32 workspace. Two recomputation passes (dq over the row CSR,
