@@ -353,9 +353,14 @@ attention::PatternConfig PatternConfigFromSpec(const Experiment& spec) {
   p.c = a.c();
   p.heads = spec.model().n_head();
   p.distinct_summaries = a.distinct_summaries();
-  // The transpose is how strided is computed; other patterns have none.
-  p.strided_transposed =
-      a.pattern() == AttentionSpec::STRIDED && a.strided_transposed();
+  // The transpose is how strided's A2 is computed where a head holds A2 alone;
+  // a merged head (A1 ∪ A2) stays in the original order. Other patterns have
+  // no transpose.
+  const bool a2_alone = a.head_mode() != AttentionSpec::MERGED ||
+                        a.part() == AttentionSpec::SECOND;
+  p.strided_transposed = a.pattern() == AttentionSpec::STRIDED &&
+                         a.strided_transposed() && a2_alone &&
+                         a.part() != AttentionSpec::FIRST;
   return p;
 }
 
