@@ -16,7 +16,7 @@ set -euo pipefail
 CACHE="${ST_DATA_DIR:-/work/main/data/cache}"
 DEV_PACKAGES=(libjpeg-dev libpng-dev zlib1g-dev libzip-dev libsndfile1-dev
   libsamplerate0-dev libstb-dev)
-TEXT_PACKAGES=(gnome-user-docs dict-gcide python3.11-doc)
+TEXT_PACKAGES=(gnome-user-docs gnome-devel-docs dict-gcide python3.11-doc)
 IMAGE_PACKAGES=(lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 mate-backgrounds
   tuxpaint-data palapeli-data opencv-doc python3-skimage python3-sklearn)
 AUDIO_PACKAGES=(wesnoth-1.16-music)

@@ -370,6 +370,7 @@ absl::Status PreparedWriter::Append(Split split,
     return absl::FailedPreconditionError(
         absl::StrCat(path_, ": append after Finish"));
   }
+  if (bytes.empty()) return absl::OkStatus();  // opens no split
   if (s < current_split_) {
     return absl::FailedPreconditionError(
         absl::StrCat(path_, ": split ", SplitName(split), " appended after ",
@@ -382,8 +383,7 @@ absl::Status PreparedWriter::Append(Split split,
         " bytes, not a whole number of examples of ", example_bytes, " bytes"));
   }
   current_split_ = s;
-  if (!bytes.empty() &&
-      std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size()) {
+  if (std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size()) {
     return absl::InternalError(absl::StrCat(partial_path_, ": write failed (",
                                             std::strerror(errno), ")"));
   }
