@@ -32,18 +32,16 @@ DEFINE_int32(threads, 0, "worker threads (0: all cores)");
 namespace st::attention {
 namespace {
 
-double MedianSeconds(int repeats, const std::function<void()>& fn) {
-  fn();  // warm-up: page in buffers, start threads
-  std::vector<double> times;
-  for (int r = 0; r < repeats; ++r) {
-    const auto start = std::chrono::steady_clock::now();
-    fn();
-    times.push_back(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-            .count());
-  }
+double Median(std::vector<double> times) {
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];
+}
+
+double Seconds(const std::function<void()>& fn) {
+  const auto start = std::chrono::steady_clock::now();
+  fn();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+      .count();
 }
 
 struct Case {
@@ -100,7 +98,10 @@ int Main() {
       FLAGS_heads, FLAGS_batch, kd, CpuAttentionThreads(), FLAGS_repeats);
   std::printf("%-24s %12s %9s %10s %8s %12s %8s\n", "pattern", "live_blocks",
               "density", "fwd_ms", "fwd_x", "fwd+bwd_ms", "fb_x");
-  double dense_fwd = 0, dense_fb = 0;
+  // Build every layout first, then time the cases round-robin (one run of
+  // each per repeat) so that load changes on the machine hit all alike.
+  std::vector<Case> ok;
+  std::vector<std::shared_ptr<const AttentionLayout>> layouts;
   for (const Case& c : cases) {
     auto layout_or = BuildLayout(c.config, 0);
     if (!layout_or.ok()) {
@@ -108,27 +109,41 @@ int Main() {
                   std::string(layout_or.status().message()).c_str());
       continue;
     }
-    const AttentionLayout& layout = **layout_or;
-    auto forward = [&]() {
-      BlockSparseAttentionForward<float>(layout, FLAGS_batch, kd, kd, scale,
-                                         q.data(), k.data(), v.data(),
-                                         out.data(), lse.data());
-    };
-    const double fwd = MedianSeconds(FLAGS_repeats, forward);
-    const double fb = MedianSeconds(FLAGS_repeats, [&]() {
-      forward();
-      BlockSparseAttentionBackward<float>(
-          layout, FLAGS_batch, kd, kd, scale, q.data(), k.data(), v.data(),
-          out.data(), lse.data(), dout.data(), dq.data(), dk.data(), dv.data());
-    });
-    if (c.config.kind == PatternKind::kDense) {
-      dense_fwd = fwd;
-      dense_fb = fb;
+    ok.push_back(c);
+    layouts.push_back(*layout_or);
+  }
+  auto forward = [&](const AttentionLayout& layout) {
+    BlockSparseAttentionForward<float>(layout, FLAGS_batch, kd, kd, scale,
+                                       q.data(), k.data(), v.data(), out.data(),
+                                       lse.data());
+  };
+  auto backward = [&](const AttentionLayout& layout) {
+    BlockSparseAttentionBackward<float>(
+        layout, FLAGS_batch, kd, kd, scale, q.data(), k.data(), v.data(),
+        out.data(), lse.data(), dout.data(), dq.data(), dk.data(), dv.data());
+  };
+  std::vector<std::vector<double>> fwd(ok.size()), fb(ok.size());
+  for (int r = -1; r < FLAGS_repeats; ++r) {  // r = -1: warm-up
+    for (size_t i = 0; i < ok.size(); ++i) {
+      const AttentionLayout& layout = *layouts[i];
+      const double f = Seconds([&]() { forward(layout); });
+      const double b = Seconds([&]() { backward(layout); });
+      if (r < 0) continue;
+      fwd[i].push_back(f);
+      fb[i].push_back(f + b);
     }
-    std::printf("%-24s %12lld %9.4f %10.2f %8.2f %12.2f %8.2f\n",
-                c.name.c_str(), static_cast<long long>(layout.live_blocks()),
-                layout.density(), fwd * 1e3, dense_fwd / fwd, fb * 1e3,
-                dense_fb / fb);
+  }
+  double dense_fwd = 0, dense_fb = 0;
+  for (size_t i = 0; i < ok.size(); ++i) {
+    const double f = Median(fwd[i]), b = Median(fb[i]);
+    if (ok[i].config.kind == PatternKind::kDense) {
+      dense_fwd = f;
+      dense_fb = b;
+    }
+    std::printf(
+        "%-24s %12lld %9.4f %10.2f %8.2f %12.2f %8.2f\n", ok[i].name.c_str(),
+        static_cast<long long>(layouts[i]->live_blocks()),
+        layouts[i]->density(), f * 1e3, dense_fwd / f, b * 1e3, dense_fb / b);
   }
   return 0;
 }

@@ -17,10 +17,15 @@ std::atomic<int> g_threads{0};
 
 // Runs fn(item) for item in [0, count) on the worker threads; items are
 // handed out one at a time so uneven rows (causal) balance themselves.
+// The per-block GEMMs are small: while several workers run, OpenBLAS is held
+// to one thread so that it does not split each block across the same cores
+// (its threads and ours would contend). The previous setting is restored.
 template <typename Fn>
 void ParallelFor(int64_t count, const Fn& fn) {
   const int threads = static_cast<int>(
       std::min<int64_t>(CpuAttentionThreads(), std::max<int64_t>(count, 1)));
+  const int blas_threads = openblas_get_num_threads();
+  if (threads > 1 && blas_threads != 1) openblas_set_num_threads(1);
   std::atomic<int64_t> next{0};
   auto worker = [&]() {
     for (int64_t item = next++; item < count; item = next++) fn(item);
@@ -29,6 +34,7 @@ void ParallelFor(int64_t count, const Fn& fn) {
   for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
   worker();
   for (auto& t : pool) t.join();
+  if (threads > 1 && blas_threads != 1) openblas_set_num_threads(blas_threads);
 }
 
 // Row-major C = alpha * op(A) op(B) + beta * C through OpenBLAS.
