@@ -95,6 +95,43 @@ absl::StatusOr<std::vector<std::string>> ListFiles(
   return out;
 }
 
+absl::StatusOr<std::vector<std::string>> ListFilesRecursive(
+    const std::string& dir, const std::vector<std::string>& suffixes) {
+  std::vector<std::string> out;
+  std::vector<std::string> pending = {dir};
+  while (!pending.empty()) {
+    const std::string current = pending.back();
+    pending.pop_back();
+    DIR* d = opendir(current.c_str());
+    if (d == nullptr) {
+      return absl::NotFoundError(absl::StrCat(
+          current, ": cannot open directory (", std::strerror(errno), ")"));
+    }
+    while (const dirent* e = readdir(d)) {
+      const std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      const std::string path = JoinPath(current, name);
+      struct stat st;
+      if (stat(path.c_str(), &st) != 0) continue;
+      if (S_ISDIR(st.st_mode)) {
+        pending.push_back(path);
+        continue;
+      }
+      const std::string lower = absl::AsciiStrToLower(name);
+      for (const std::string& s : suffixes) {
+        if (S_ISREG(st.st_mode) &&
+            absl::EndsWith(lower, absl::AsciiStrToLower(s))) {
+          out.push_back(path);
+          break;
+        }
+      }
+    }
+    closedir(d);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 absl::Status MakeDirs(const std::string& dir) {
   for (size_t i = 1; i <= dir.size(); ++i) {
     if (i == dir.size() || dir[i] == '/') {

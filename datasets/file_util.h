@@ -30,6 +30,10 @@ absl::Status WriteFile(const std::string& path, const std::string& bytes);
 absl::StatusOr<std::vector<std::string>> ListFiles(
     const std::string& dir, const std::vector<std::string>& suffixes);
 
+// Like ListFiles, but descends into subdirectories; paths sorted bytewise.
+absl::StatusOr<std::vector<std::string>> ListFilesRecursive(
+    const std::string& dir, const std::vector<std::string>& suffixes);
+
 // Creates `dir` and its parents (like mkdir -p).
 absl::Status MakeDirs(const std::string& dir);
 
