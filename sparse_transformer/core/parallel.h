@@ -1,4 +1,4 @@
-// Splitting loops over the machine's cores (OpenMP underneath).
+// Splitting loops over the machine's cores (a small persistent thread pool).
 #ifndef SPARSE_TRANSFORMER_CORE_PARALLEL_H_
 #define SPARSE_TRANSFORMER_CORE_PARALLEL_H_
 

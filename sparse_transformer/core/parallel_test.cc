@@ -21,6 +21,16 @@ TEST(ParallelTest, VisitsEveryIndexOnce) {
   EXPECT_GE(NumThreads(), 1);
 }
 
+TEST(ParallelTest, NestedCallsRunInlineAndRepeatedCallsWork) {
+  std::atomic<int64_t> total{0};
+  for (int rep = 0; rep < 200; ++rep) {
+    ParallelFor(64, 1, [&](int64_t b, int64_t e) {
+      ParallelFor(e - b, 1, [&](int64_t b2, int64_t e2) { total += e2 - b2; });
+    });
+  }
+  EXPECT_EQ(total.load(), 200 * 64);
+}
+
 TEST(TensorTest, ShapeAndZeroFill) {
   Tensor<float> t({2, 3, 4});
   EXPECT_EQ(t.size(), 24);
