@@ -80,14 +80,20 @@ absl::StatusOr<NpyArray> ParseNpy(const std::string& name,
   }
   const std::string header = bytes.substr(header_at, header_len);
   NpyArray out;
-  ST_ASSIGN_OR_RETURN(std::string descr, HeaderField(name, header, "descr"));
-  out.dtype =
-      std::string(absl::StripSuffix(absl::StripPrefix(descr, "'"), "'"));
+  const absl::StatusOr<std::string> descr = HeaderField(name, header, "descr");
+  if (!descr.ok()) return descr.status();
+  // The quotes are part of the field text: 'u1' -> u1.
+  out.dtype = descr->size() >= 2 ? descr->substr(1, descr->size() - 2) : "";
   ST_ASSIGN_OR_RETURN(const std::string fortran,
                       HeaderField(name, header, "fortran_order"));
   out.fortran_order = fortran == "True";
-  ST_ASSIGN_OR_RETURN(std::string shape, HeaderField(name, header, "shape"));
-  shape = std::string(absl::StripSuffix(absl::StripPrefix(shape, "("), ")"));
+  const absl::StatusOr<std::string> shape_field =
+      HeaderField(name, header, "shape");
+  if (!shape_field.ok()) return shape_field.status();
+  // "(2, 12288)" -> "2, 12288"
+  const std::string shape = shape_field->size() >= 2
+                                ? shape_field->substr(1, shape_field->size() - 2)
+                                : "";
   int64_t count = 1;
   for (absl::string_view dim :
        absl::StrSplit(shape, ',', absl::SkipWhitespace())) {
