@@ -9,9 +9,11 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <functional>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gflags/gflags.h"
@@ -37,11 +39,22 @@ double Median(std::vector<double> times) {
   return times[times.size() / 2];
 }
 
-double Seconds(const std::function<void()>& fn) {
+double ProcessCpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+// Wall-clock and process CPU seconds of fn(). CPU time (all threads) is the
+// steadier measure on a shared machine: it ignores time spent descheduled.
+std::pair<double, double> Seconds(const std::function<void()>& fn) {
+  const double cpu_start = ProcessCpuSeconds();
   const auto start = std::chrono::steady_clock::now();
   fn();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-      .count();
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  return {wall, ProcessCpuSeconds() - cpu_start};
 }
 
 struct Case {
@@ -96,8 +109,9 @@ int Main() {
       "threads=%d repeats=%d (median)\n",
       static_cast<long long>(FLAGS_n), FLAGS_block, FLAGS_stride, FLAGS_c,
       FLAGS_heads, FLAGS_batch, kd, CpuAttentionThreads(), FLAGS_repeats);
-  std::printf("%-24s %12s %9s %10s %8s %12s %8s\n", "pattern", "live_blocks",
-              "density", "fwd_ms", "fwd_x", "fwd+bwd_ms", "fb_x");
+  std::printf("%-24s %12s %9s %10s %8s %12s %8s %12s %8s\n", "pattern",
+              "live_blocks", "density", "fwd_ms", "fwd_x", "fwd+bwd_ms", "fb_x",
+              "fb_cpu_ms", "cpu_x");
   // Build every layout first, then time the cases round-robin (one run of
   // each per repeat) so that load changes on the machine hit all alike.
   std::vector<Case> ok;
@@ -122,28 +136,32 @@ int Main() {
         layout, FLAGS_batch, kd, kd, scale, q.data(), k.data(), v.data(),
         out.data(), lse.data(), dout.data(), dq.data(), dk.data(), dv.data());
   };
-  std::vector<std::vector<double>> fwd(ok.size()), fb(ok.size());
+  std::vector<std::vector<double>> fwd(ok.size()), fb(ok.size()),
+      fb_cpu(ok.size());
   for (int r = -1; r < FLAGS_repeats; ++r) {  // r = -1: warm-up
     for (size_t i = 0; i < ok.size(); ++i) {
       const AttentionLayout& layout = *layouts[i];
-      const double f = Seconds([&]() { forward(layout); });
-      const double b = Seconds([&]() { backward(layout); });
+      const auto f = Seconds([&]() { forward(layout); });
+      const auto b = Seconds([&]() { backward(layout); });
       if (r < 0) continue;
-      fwd[i].push_back(f);
-      fb[i].push_back(f + b);
+      fwd[i].push_back(f.first);
+      fb[i].push_back(f.first + b.first);
+      fb_cpu[i].push_back(f.second + b.second);
     }
   }
-  double dense_fwd = 0, dense_fb = 0;
+  double dense_fwd = 0, dense_fb = 0, dense_cpu = 0;
   for (size_t i = 0; i < ok.size(); ++i) {
-    const double f = Median(fwd[i]), b = Median(fb[i]);
+    const double f = Median(fwd[i]), b = Median(fb[i]), c = Median(fb_cpu[i]);
     if (ok[i].config.kind == PatternKind::kDense) {
       dense_fwd = f;
       dense_fb = b;
+      dense_cpu = c;
     }
-    std::printf(
-        "%-24s %12lld %9.4f %10.2f %8.2f %12.2f %8.2f\n", ok[i].name.c_str(),
-        static_cast<long long>(layouts[i]->live_blocks()),
-        layouts[i]->density(), f * 1e3, dense_fwd / f, b * 1e3, dense_fb / b);
+    std::printf("%-24s %12lld %9.4f %10.2f %8.2f %12.2f %8.2f %12.2f %8.2f\n",
+                ok[i].name.c_str(),
+                static_cast<long long>(layouts[i]->live_blocks()),
+                layouts[i]->density(), f * 1e3, dense_fwd / f, b * 1e3,
+                dense_fb / b, c * 1e3, dense_cpu / c);
   }
   return 0;
 }

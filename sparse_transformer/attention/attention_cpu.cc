@@ -17,15 +17,15 @@ std::atomic<int> g_threads{0};
 
 // Runs fn(item) for item in [0, count) on the worker threads; items are
 // handed out one at a time so uneven rows (causal) balance themselves.
-// The per-block GEMMs are small: while several workers run, OpenBLAS is held
-// to one thread so that it does not split each block across the same cores
+// The block GEMMs are small: OpenBLAS is held to one thread meanwhile so that
+// it does not split each of them across the cores our workers already use
 // (its threads and ours would contend). The previous setting is restored.
 template <typename Fn>
 void ParallelFor(int64_t count, const Fn& fn) {
   const int threads = static_cast<int>(
       std::min<int64_t>(CpuAttentionThreads(), std::max<int64_t>(count, 1)));
   const int blas_threads = openblas_get_num_threads();
-  if (threads > 1 && blas_threads != 1) openblas_set_num_threads(1);
+  if (blas_threads != 1) openblas_set_num_threads(1);
   std::atomic<int64_t> next{0};
   auto worker = [&]() {
     for (int64_t item = next++; item < count; item = next++) fn(item);
@@ -34,7 +34,7 @@ void ParallelFor(int64_t count, const Fn& fn) {
   for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
   worker();
   for (auto& t : pool) t.join();
-  if (threads > 1 && blas_threads != 1) openblas_set_num_threads(blas_threads);
+  if (blas_threads != 1) openblas_set_num_threads(blas_threads);
 }
 
 // Row-major C = alpha * op(A) op(B) + beta * C through OpenBLAS.
@@ -79,6 +79,18 @@ class BlockRows {
     }
     return scratch.data();
   }
+  // Copies rows of block `blk` of `base` ([N, width]) to dst ([block, width]).
+  void GatherInto(const T* base, int width, int32_t blk, T* dst) const {
+    if (inverse_.empty()) {
+      std::memcpy(dst, base + int64_t{blk} * block_ * width,
+                  sizeof(T) * block_ * width);
+      return;
+    }
+    for (int r = 0; r < block_; ++r) {
+      std::memcpy(dst + int64_t{r} * width, base + Position(blk, r) * width,
+                  sizeof(T) * width);
+    }
+  }
   // Writes `rows` ([block, width]) back to `base` at block `blk`.
   void Scatter(const T* rows, int width, int32_t blk, T* base) const {
     for (int r = 0; r < block_; ++r) {
@@ -92,37 +104,41 @@ class BlockRows {
   int block_;
 };
 
-// Sets the dead pairs of entry `e`'s block in s ([block, block]) to -inf.
+// Sets the dead pairs of entry `e`'s block to -inf; the block is the
+// [block, block] sub-matrix of s with leading dimension ld.
 template <typename T>
-void ApplyMask(const AttentionLayout& layout, int64_t e, T* s) {
+void ApplyMask(const AttentionLayout& layout, int64_t e, T* s, int ld) {
   const int b = layout.block();
   const int32_t mask = layout.row_masks()[e];
   if (mask == kFull) return;
   if (mask == kCausal) {
     for (int r = 0; r < b; ++r) {
-      for (int c = r + 1; c < b; ++c) s[r * b + c] = kNegInf<T>;
+      for (int c = r + 1; c < b; ++c) s[r * ld + c] = kNegInf<T>;
     }
     return;
   }
   const uint64_t* words =
       layout.mask_words().data() + int64_t{mask} * layout.words_per_mask();
-  for (int bit = 0; bit < b * b; ++bit) {
-    if (!((words[bit >> 6] >> (bit & 63)) & 1)) s[bit] = kNegInf<T>;
+  for (int r = 0; r < b; ++r) {
+    for (int c = 0; c < b; ++c) {
+      const int bit = r * b + c;
+      if (!((words[bit >> 6] >> (bit & 63)) & 1)) s[r * ld + c] = kNegInf<T>;
+    }
   }
 }
 
-// P = exp(S - lse) for one block (S already scaled and masked); rows with no
-// live key (lse = -inf) get P = 0.
+// P = exp(S - lse) for `rows` rows of `cols` scores (already scaled and
+// masked); rows with no live key (lse = -inf) get P = 0.
 template <typename T>
-void ProbabilitiesFromLse(int b, const T* lse_rows, T* s) {
-  for (int r = 0; r < b; ++r) {
+void ProbabilitiesFromLse(int rows, int cols, const T* lse_rows, T* s) {
+  for (int r = 0; r < rows; ++r) {
     const T l = lse_rows[r];
-    T* row = s + r * b;
+    T* row = s + int64_t{r} * cols;
     if (l == kNegInf<T>) {
-      std::fill(row, row + b, T(0));
+      std::fill(row, row + cols, T(0));
       continue;
     }
-    for (int c = 0; c < b; ++c) row[c] = std::exp(row[c] - l);
+    for (int c = 0; c < cols; ++c) row[c] = std::exp(row[c] - l);
   }
 }
 
@@ -246,6 +262,11 @@ void DenseMaskedAttentionBackward(const AttentionLayout& layout, int batch,
 // ---------------------------------------------------------------------------
 // Block-sparse.
 
+// The live blocks of a row (or column) are processed in chunks of up to
+// kChunk blocks: their keys (or queries) are gathered into one contiguous
+// buffer so each step is one larger GEMM instead of kChunk small ones.
+constexpr int kChunk = 16;
+
 template <typename T>
 void BlockSparseAttentionForward(const AttentionLayout& layout, int batch,
                                  int kqk, int kv, T scale, const T* q,
@@ -258,39 +279,46 @@ void BlockSparseAttentionForward(const AttentionLayout& layout, int batch,
     const int32_t qb = dm.nb - 1 - static_cast<int32_t>(item % dm.nb);
     const int h = static_cast<int>((item / dm.nb) % dm.heads);
     const int64_t bh = item / dm.nb;  // b * H + h
-    thread_local std::vector<T> qs, ks, vs;
-    thread_local std::vector<T> s, acc, m, l, o;
-    s.resize(bs * bs);                               // [block, block] scores
-    acc.assign(static_cast<size_t>(bs) * kv, T(0));  // [block, Kv]
-    m.assign(bs, kNegInf<T>);                        // running row max
-    l.assign(bs, T(0));                              // running row sum
+    thread_local std::vector<T> qs, kc, vc, s, acc, m, l;
+    kc.resize(static_cast<size_t>(kChunk) * bs * kqk);  // [chunk*block, Kqk]
+    vc.resize(static_cast<size_t>(kChunk) * bs * kv);   // [chunk*block, Kv]
+    s.resize(static_cast<size_t>(kChunk) * bs * bs);    // [block, chunk*block]
+    acc.assign(static_cast<size_t>(bs) * kv, T(0));     // [block, Kv]
+    m.assign(bs, kNegInf<T>);                           // running row max
+    l.assign(bs, T(0));  // running row sum of exp(s - m)
     const BlockRows<T> rows(layout.inverse_permutation(h), bs);
-    const T* qh = q + bh * dm.n * kqk;
     const T* kh = k + bh * dm.n * kqk;
     const T* vh = v + bh * dm.n * kv;
-    const T* qblk = rows.Gather(qh, kqk, qb, qs);
+    const T* qblk = rows.Gather(q + bh * dm.n * kqk, kqk, qb, qs);
     const int64_t row = int64_t{h} * (dm.nb + 1) + qb;
-    for (int64_t e = ro[row]; e < ro[row + 1]; ++e) {
-      const int32_t kb = layout.row_cols()[e];
-      const T* kblk = rows.Gather(kh, kqk, kb, ks);
-      const T* vblk = rows.Gather(vh, kv, kb, vs);
-      Gemm(false, true, bs, bs, kqk, scale, qblk, kqk, kblk, kqk, T(0),
-           s.data(), bs);
-      ApplyMask(layout, e, s.data());
+    for (int64_t e0 = ro[row]; e0 < ro[row + 1]; e0 += kChunk) {
+      const int c =
+          static_cast<int>(std::min<int64_t>(kChunk, ro[row + 1] - e0));
+      const int width = c * bs;  // keys in this chunk
+      for (int t = 0; t < c; ++t) {
+        const int32_t kb = layout.row_cols()[e0 + t];
+        rows.GatherInto(kh, kqk, kb, kc.data() + int64_t{t} * bs * kqk);
+        rows.GatherInto(vh, kv, kb, vc.data() + int64_t{t} * bs * kv);
+      }
+      Gemm(false, true, bs, width, kqk, scale, qblk, kqk, kc.data(), kqk, T(0),
+           s.data(), width);
+      for (int t = 0; t < c; ++t) {
+        ApplyMask(layout, e0 + t, s.data() + t * bs, width);
+      }
       // Online softmax: rescale what was accumulated to the new row max.
       for (int r = 0; r < bs; ++r) {
-        T* srow = s.data() + r * bs;
-        const T block_max = *std::max_element(srow, srow + bs);
-        const T new_max = std::max(m[r], block_max);
+        T* srow = s.data() + int64_t{r} * width;
+        const T chunk_max = *std::max_element(srow, srow + width);
+        const T new_max = std::max(m[r], chunk_max);
         if (new_max == kNegInf<T>) {
-          std::fill(srow, srow + bs, T(0));
+          std::fill(srow, srow + width, T(0));
           continue;
         }
         const T correction = std::exp(m[r] - new_max);
         T sum = 0;
-        for (int c = 0; c < bs; ++c) {
-          srow[c] = std::exp(srow[c] - new_max);
-          sum += srow[c];
+        for (int j = 0; j < width; ++j) {
+          srow[j] = std::exp(srow[j] - new_max);
+          sum += srow[j];
         }
         l[r] = l[r] * correction + sum;
         m[r] = new_max;
@@ -298,8 +326,8 @@ void BlockSparseAttentionForward(const AttentionLayout& layout, int batch,
           for (int d = 0; d < kv; ++d) acc[r * kv + d] *= correction;
         }
       }
-      Gemm(false, false, bs, kv, bs, T(1), s.data(), bs, vblk, kv, T(1),
-           acc.data(), kv);
+      Gemm(false, false, bs, kv, width, T(1), s.data(), width, vc.data(), kv,
+           T(1), acc.data(), kv);
     }
     T* lse_h = lse + bh * dm.n;
     for (int r = 0; r < bs; ++r) {
@@ -329,77 +357,117 @@ void BlockSparseAttentionBackward(const AttentionLayout& layout, int batch,
     for (int d = 0; d < kv; ++d) acc += dout[i * kv + d] * out[i * kv + d];
     dsum[i] = acc;
   }
-  // Per block: P from lse, then dS = P * (dout v^T - D), scaled by `scale`.
-  auto block_grads = [&](int64_t bh, const BlockRows<T>& rows, int64_t e,
-                         int32_t qb, const T* qblk, const T* kblk,
-                         const T* vblk, const T* doblk, T* p, T* ds) {
-    T lse_rows[128], d_rows[128];
-    for (int r = 0; r < bs; ++r) {
-      const int64_t pos = bh * dm.n + rows.Position(qb, r);
-      lse_rows[r] = lse[pos];
-      d_rows[r] = dsum[pos];
-    }
-    Gemm(false, true, bs, bs, kqk, scale, qblk, kqk, kblk, kqk, T(0), p, bs);
-    ApplyMask(layout, e, p);
-    ProbabilitiesFromLse(bs, lse_rows, p);
-    Gemm(false, true, bs, bs, kv, T(1), doblk, kv, vblk, kv, T(0), ds, bs);
-    for (int r = 0; r < bs; ++r) {
-      for (int c = 0; c < bs; ++c) {
-        ds[r * bs + c] = p[r * bs + c] * (ds[r * bs + c] - d_rows[r]) * scale;
-      }
-    }
-  };
 
   // dq: one item per (batch, head, query block), walking the row CSR.
+  // For a chunk of key blocks: P = exp(S - lse), dP = dout v^T,
+  // dS = scale * P * (dP - D), dq += dS k.
   ParallelFor(int64_t{batch} * dm.heads * dm.nb, [&](int64_t item) {
     const int32_t qb = dm.nb - 1 - static_cast<int32_t>(item % dm.nb);
     const int h = static_cast<int>((item / dm.nb) % dm.heads);
     const int64_t bh = item / dm.nb;
-    thread_local std::vector<T> qs, ks, vs, dos, p, ds, dqblk;
-    p.resize(bs * bs);
-    ds.resize(bs * bs);
+    thread_local std::vector<T> qs, dos, kc, vc, p, ds, dqblk, lse_r, d_r;
+    kc.resize(static_cast<size_t>(kChunk) * bs * kqk);  // [chunk*block, Kqk]
+    vc.resize(static_cast<size_t>(kChunk) * bs * kv);   // [chunk*block, Kv]
+    p.resize(static_cast<size_t>(kChunk) * bs * bs);    // [block, chunk*block]
+    ds.resize(static_cast<size_t>(kChunk) * bs * bs);   // [block, chunk*block]
     dqblk.assign(static_cast<size_t>(bs) * kqk, T(0));  // [block, Kqk]
+    lse_r.resize(bs);
+    d_r.resize(bs);
     const BlockRows<T> rows(layout.inverse_permutation(h), bs);
     const T* qblk = rows.Gather(q + bh * dm.n * kqk, kqk, qb, qs);
     const T* doblk = rows.Gather(dout + bh * dm.n * kv, kv, qb, dos);
+    for (int r = 0; r < bs; ++r) {
+      const int64_t pos = bh * dm.n + rows.Position(qb, r);
+      lse_r[r] = lse[pos];
+      d_r[r] = dsum[pos];
+    }
+    const T* kh = k + bh * dm.n * kqk;
+    const T* vh = v + bh * dm.n * kv;
     const int64_t row = int64_t{h} * (dm.nb + 1) + qb;
-    for (int64_t e = ro[row]; e < ro[row + 1]; ++e) {
-      const int32_t kb = layout.row_cols()[e];
-      const T* kblk = rows.Gather(k + bh * dm.n * kqk, kqk, kb, ks);
-      const T* vblk = rows.Gather(v + bh * dm.n * kv, kv, kb, vs);
-      block_grads(bh, rows, e, qb, qblk, kblk, vblk, doblk, p.data(),
-                  ds.data());
-      Gemm(false, false, bs, kqk, bs, T(1), ds.data(), bs, kblk, kqk, T(1),
-           dqblk.data(), kqk);
+    for (int64_t e0 = ro[row]; e0 < ro[row + 1]; e0 += kChunk) {
+      const int c =
+          static_cast<int>(std::min<int64_t>(kChunk, ro[row + 1] - e0));
+      const int width = c * bs;
+      for (int t = 0; t < c; ++t) {
+        const int32_t kb = layout.row_cols()[e0 + t];
+        rows.GatherInto(kh, kqk, kb, kc.data() + int64_t{t} * bs * kqk);
+        rows.GatherInto(vh, kv, kb, vc.data() + int64_t{t} * bs * kv);
+      }
+      Gemm(false, true, bs, width, kqk, scale, qblk, kqk, kc.data(), kqk, T(0),
+           p.data(), width);
+      for (int t = 0; t < c; ++t) {
+        ApplyMask(layout, e0 + t, p.data() + t * bs, width);
+      }
+      ProbabilitiesFromLse(bs, width, lse_r.data(), p.data());
+      Gemm(false, true, bs, width, kv, T(1), doblk, kv, vc.data(), kv, T(0),
+           ds.data(), width);
+      for (int r = 0; r < bs; ++r) {
+        for (int j = 0; j < width; ++j) {
+          const int64_t x = int64_t{r} * width + j;
+          ds[x] = p[x] * (ds[x] - d_r[r]) * scale;
+        }
+      }
+      Gemm(false, false, bs, kqk, width, T(1), ds.data(), width, kc.data(), kqk,
+           T(1), dqblk.data(), kqk);
     }
     rows.Scatter(dqblk.data(), kqk, qb, dq + bh * dm.n * kqk);
   });
 
   // dk, dv: one item per (batch, head, key block), walking the column CSR.
+  // The chunk's query blocks are stacked: S is [chunk*block, block].
   ParallelFor(int64_t{batch} * dm.heads * dm.nb, [&](int64_t item) {
     const int32_t kb = static_cast<int32_t>(item % dm.nb);  // early = heavy
     const int h = static_cast<int>((item / dm.nb) % dm.heads);
     const int64_t bh = item / dm.nb;
-    thread_local std::vector<T> qs, ks, vs, dos, p, ds, dkblk, dvblk;
-    p.resize(bs * bs);
-    ds.resize(bs * bs);
+    thread_local std::vector<T> ks, vs, qc, doc, p, ds, dkblk, dvblk, lse_r,
+        d_r;
+    qc.resize(static_cast<size_t>(kChunk) * bs * kqk);  // [chunk*block, Kqk]
+    doc.resize(static_cast<size_t>(kChunk) * bs * kv);  // [chunk*block, Kv]
+    p.resize(static_cast<size_t>(kChunk) * bs * bs);    // [chunk*block, block]
+    ds.resize(static_cast<size_t>(kChunk) * bs * bs);   // [chunk*block, block]
+    lse_r.resize(static_cast<size_t>(kChunk) * bs);
+    d_r.resize(static_cast<size_t>(kChunk) * bs);
     dkblk.assign(static_cast<size_t>(bs) * kqk, T(0));  // [block, Kqk]
     dvblk.assign(static_cast<size_t>(bs) * kv, T(0));   // [block, Kv]
     const BlockRows<T> rows(layout.inverse_permutation(h), bs);
     const T* kblk = rows.Gather(k + bh * dm.n * kqk, kqk, kb, ks);
     const T* vblk = rows.Gather(v + bh * dm.n * kv, kv, kb, vs);
+    const T* qh = q + bh * dm.n * kqk;
+    const T* doh = dout + bh * dm.n * kv;
     const int64_t col = int64_t{h} * (dm.nb + 1) + kb;
-    for (int64_t t = co[col]; t < co[col + 1]; ++t) {
-      const int32_t qb = layout.col_rows()[t];
-      const int64_t e = layout.col_entries()[t];
-      const T* qblk = rows.Gather(q + bh * dm.n * kqk, kqk, qb, qs);
-      const T* doblk = rows.Gather(dout + bh * dm.n * kv, kv, qb, dos);
-      block_grads(bh, rows, e, qb, qblk, kblk, vblk, doblk, p.data(),
-                  ds.data());
-      Gemm(true, false, bs, kv, bs, T(1), p.data(), bs, doblk, kv, T(1),
-           dvblk.data(), kv);
-      Gemm(true, false, bs, kqk, bs, T(1), ds.data(), bs, qblk, kqk, T(1),
-           dkblk.data(), kqk);
+    for (int64_t t0 = co[col]; t0 < co[col + 1]; t0 += kChunk) {
+      const int c =
+          static_cast<int>(std::min<int64_t>(kChunk, co[col + 1] - t0));
+      const int height = c * bs;  // queries in this chunk
+      for (int t = 0; t < c; ++t) {
+        const int32_t qb = layout.col_rows()[t0 + t];
+        rows.GatherInto(qh, kqk, qb, qc.data() + int64_t{t} * bs * kqk);
+        rows.GatherInto(doh, kv, qb, doc.data() + int64_t{t} * bs * kv);
+        for (int r = 0; r < bs; ++r) {
+          const int64_t pos = bh * dm.n + rows.Position(qb, r);
+          lse_r[t * bs + r] = lse[pos];
+          d_r[t * bs + r] = dsum[pos];
+        }
+      }
+      Gemm(false, true, height, bs, kqk, scale, qc.data(), kqk, kblk, kqk, T(0),
+           p.data(), bs);
+      for (int t = 0; t < c; ++t) {
+        ApplyMask(layout, layout.col_entries()[t0 + t],
+                  p.data() + int64_t{t} * bs * bs, bs);
+      }
+      ProbabilitiesFromLse(height, bs, lse_r.data(), p.data());
+      Gemm(true, false, bs, kv, height, T(1), p.data(), bs, doc.data(), kv,
+           T(1), dvblk.data(), kv);
+      Gemm(false, true, height, bs, kv, T(1), doc.data(), kv, vblk, kv, T(0),
+           ds.data(), bs);
+      for (int r = 0; r < height; ++r) {
+        for (int j = 0; j < bs; ++j) {
+          const int64_t x = int64_t{r} * bs + j;
+          ds[x] = p[x] * (ds[x] - d_r[r]) * scale;
+        }
+      }
+      Gemm(true, false, bs, kqk, height, T(1), ds.data(), bs, qc.data(), kqk,
+           T(1), dkblk.data(), kqk);
     }
     rows.Scatter(dkblk.data(), kqk, kb, dk + bh * dm.n * kqk);
     rows.Scatter(dvblk.data(), kv, kb, dv + bh * dm.n * kv);
