@@ -121,6 +121,18 @@ std::vector<PatternConfig> Patterns() {
       out.push_back(f);
     }
   }
+  // Rows and columns longer than one chunk of key / query blocks (16).
+  PatternConfig long_dense = base;
+  long_dense.kind = PatternKind::kDense;
+  long_dense.n = 512;
+  out.push_back(long_dense);
+  PatternConfig long_fixed = long_dense;
+  long_fixed.kind = PatternKind::kFixed;
+  long_fixed.stride = 64;
+  long_fixed.c = 8;
+  long_fixed.heads = 2;
+  long_fixed.distinct_summaries = true;
+  out.push_back(long_fixed);
   return out;
 }
 
@@ -226,7 +238,10 @@ TEST(CpuAttentionTest, GradientsMatchFiniteDifferences) {
   PatternConfig dense = fixed;
   dense.kind = PatternKind::kDense;
   dense.distinct_summaries = false;
-  for (const PatternConfig& config : {fixed, strided, dense}) {
+  PatternConfig long_dense = dense;  // 20 key blocks per row: two chunks
+  long_dense.n = 320;
+  long_dense.heads = 1;
+  for (const PatternConfig& config : {fixed, strided, dense, long_dense}) {
     auto layout = Build(config);
     const int batch = 1, kqk = 4, kv = 3;
     const size_t rows = static_cast<size_t>(batch) * config.heads * config.n;
