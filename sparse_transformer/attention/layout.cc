@@ -65,7 +65,9 @@ int64_t AttentionLayout::EntryPairs(int64_t entry) const {
 }
 
 bool AttentionLayout::Allowed(int head, int64_t i, int64_t j) const {
-  if (i < 0 || j < 0 || i >= n_ || j >= n_) return false;
+  if (head < 0 || head >= heads_ || i < 0 || j < 0 || i >= n_ || j >= n_) {
+    return false;
+  }
   if (!permutation_[head].empty()) {
     i = permutation_[head][i];
     j = permutation_[head][j];
@@ -82,7 +84,7 @@ bool AttentionLayout::Allowed(int head, int64_t i, int64_t j) const {
 }
 
 std::vector<uint8_t> AttentionLayout::DenseMask(int head) const {
-  if (n_ > kMaxDenseMaskN) return {};
+  if (n_ > kMaxDenseMaskN || head < 0 || head >= heads_) return {};
   std::vector<uint8_t> mask(n_ * n_, 0);  // [N, N]
   const int64_t stride = num_blocks_ + 1;
   const auto& inv = inverse_permutation_[head];

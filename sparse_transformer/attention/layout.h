@@ -109,9 +109,10 @@ class AttentionLayout {
   int64_t EntryPairs(int64_t entry) const;
 
   // Position-level queries, in ORIGINAL positions (for tests and tools).
+  // False for a head or position out of range.
   bool Allowed(int head, int64_t i, int64_t j) const;
   // n*n row-major mask of head h in original positions. Small n only (tests):
-  // returns an empty vector when n > kMaxDenseMaskN.
+  // returns an empty vector when n > kMaxDenseMaskN or head is out of range.
   static constexpr int64_t kMaxDenseMaskN = 8192;
   std::vector<uint8_t> DenseMask(int head) const;
 

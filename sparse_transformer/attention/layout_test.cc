@@ -252,6 +252,10 @@ TEST(LayoutTest, DistinctSummariesDifferPerHeadAndCycle) {
   EXPECT_FALSE(layout->Allowed(1, i, 48));
   EXPECT_TRUE(layout->Allowed(3, i, 0));
   EXPECT_TRUE(layout->SameHead(4, *layout, 0));
+  // Out-of-range heads and positions are answered, not crashed on.
+  EXPECT_FALSE(layout->Allowed(6, i, 63));
+  EXPECT_FALSE(layout->Allowed(0, 256, 63));
+  EXPECT_TRUE(layout->DenseMask(-1).empty());
   EXPECT_FALSE(layout->SameHead(1, *layout, 0));
   for (int h = 1; h < 6; ++h) {
     EXPECT_EQ(layout->live_blocks(h), layout->live_blocks(0));
