@@ -14,7 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_replace.h"
+#include "eval/report/format.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "sparse_transformer/core/status.h"
@@ -215,18 +215,7 @@ int PlaceRun(const RunResult& run) {
   return -1;
 }
 
-std::string Cell(absl::string_view text) {
-  return absl::StrReplaceAll(text, {{"|", "\\|"}, {"\n", " "}, {"\r", ""}});
-}
-
-std::string HumanCount(int64_t n) {
-  const double v = static_cast<double>(n);
-  // Thresholds just below the unit, so 999,999 reads "1M", not "1e+03k".
-  if (v >= 999.5e6) return absl::StrFormat("%.3gB", v / 1e9);
-  if (v >= 999.5e3) return absl::StrFormat("%.3gM", v / 1e6);
-  if (v >= 999.5) return absl::StrFormat("%.3gk", v / 1e3);
-  return absl::StrCat(n);
-}
+std::string Cell(absl::string_view text) { return MarkdownCell(text); }
 
 std::string RunName(const LoadedRun& run) {
   if (!run.result.spec_name().empty()) return run.result.spec_name();
@@ -342,14 +331,11 @@ const char* SectionTitle(int table, Section section) {
 }
 
 std::string Row(const std::vector<std::string>& cells) {
-  return absl::StrCat("| ", absl::StrJoin(cells, " | "), " |\n");
+  return MarkdownRow(cells);
 }
 
 std::string Header(const std::vector<std::string>& names) {
-  std::string out = Row(names);
-  std::vector<std::string> rule(names.size(), "---");
-  absl::StrAppend(&out, Row(rule));
-  return out;
+  return MarkdownHeader(names);
 }
 
 std::string SectionRow(int table, Section section, size_t columns) {
