@@ -1,0 +1,190 @@
+// Trains a small Sparse Transformer on a text file on the CPU and reports the
+// validation bits per byte, tokens/s and a sample. The last `valid_fraction`
+// of the file is the validation split. Resumes from --run_dir/checkpoint.bin
+// when present; SIGINT/SIGTERM write a checkpoint and stop.
+//
+//   bazel run -c opt //sparse_transformer/train:train_text --
+//     --data=/usr/share/common-licenses/GPL-3 --run_dir=/tmp/st_run
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "eval/bits_per_byte.h"
+#include "eval/samples.h"
+#include "gflags/gflags.h"
+#include "sparse_transformer/attention/layout.h"
+#include "sparse_transformer/core/parallel.h"
+#include "sparse_transformer/core/status.h"
+#include "sparse_transformer/model/model.h"
+#include "sparse_transformer/model/sampler.h"
+#include "sparse_transformer/train/batch_source.h"
+#include "sparse_transformer/train/trainer.h"
+
+DEFINE_string(data, "", "text file to train on (required)");
+DEFINE_double(valid_fraction, 0.1,
+              "last fraction of the file used for validation");
+DEFINE_int64(valid_max_bytes, 65536,
+             "evaluate on at most this many validation bytes (0: all)");
+DEFINE_string(
+    run_dir, "",
+    "folder for checkpoint.bin, log.tsv and sample.txt (empty: none)");
+DEFINE_int32(n_layer, 2, "residual blocks");
+DEFINE_int32(d_model, 64, "model width D");
+DEFINE_int32(n_head, 2, "attention heads");
+DEFINE_int32(context, 128, "context length N");
+DEFINE_string(pattern, "fixed", "dense, local, strided or fixed");
+DEFINE_string(head_mode, "merged", "merged, interleaved or split");
+DEFINE_int32(block, 16, "attention block size");
+DEFINE_int32(stride, 32, "pattern stride l");
+DEFINE_int32(c, 8, "fixed pattern summary width c");
+DEFINE_double(ff_multiple, 4.0, "feed-forward width / D");
+DEFINE_double(dropout, 0.0, "residual dropout");
+DEFINE_bool(recompute, false,
+            "recompute attention and FF in the backward pass");
+DEFINE_uint64(model_seed, 1, "parameter init seed");
+DEFINE_int32(batch, 16, "sequences per step");
+DEFINE_int32(micro_batches, 1, "gradient accumulation: micro-batches per step");
+DEFINE_int64(steps, 600, "optimizer steps");
+DEFINE_double(lr, 3e-3, "peak learning rate");
+DEFINE_int64(warmup, 50, "linear warmup steps");
+DEFINE_double(beta1, 0.9, "Adam beta1");
+DEFINE_double(beta2, 0.999, "Adam beta2");
+DEFINE_double(eps, 1e-8, "Adam epsilon");
+DEFINE_double(weight_decay, 0.01, "decoupled weight decay on matrices");
+DEFINE_double(clip, 1.0, "global gradient norm limit");
+DEFINE_uint64(seed, 1, "data order and dropout seed");
+DEFINE_int64(eval_interval, 100, "steps between validation evaluations");
+DEFINE_int32(eval_min_context, 0, "minimum context for evaluation windows");
+DEFINE_int64(checkpoint_interval, 50, "steps between checkpoints");
+DEFINE_int64(log_interval, 10, "steps between progress lines");
+DEFINE_int32(sample_bytes, 200, "bytes to sample at the end (0: none)");
+DEFINE_double(temperature, 0.8, "sampling temperature");
+
+namespace st::train {
+namespace {
+
+absl::StatusOr<std::vector<uint8_t>> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return absl::NotFoundError(absl::StrCat("cannot open --data=", path));
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
+}
+
+absl::Status Main() {
+  if (FLAGS_data.empty())
+    return absl::InvalidArgumentError("--data is required");
+  ST_ASSIGN_OR_RETURN(std::vector<uint8_t> text, ReadFile(FLAGS_data));
+  if (!(FLAGS_valid_fraction > 0 && FLAGS_valid_fraction < 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--valid_fraction must be in (0, 1), got ", FLAGS_valid_fraction));
+  }
+  const size_t split =
+      static_cast<size_t>(text.size() * (1 - FLAGS_valid_fraction));
+  absl::Span<const uint8_t> train(text.data(), split);
+  absl::Span<const uint8_t> valid(text.data() + split, text.size() - split);
+  if (FLAGS_valid_max_bytes > 0 &&
+      valid.size() > size_t(FLAGS_valid_max_bytes)) {
+    valid = valid.subspan(0, FLAGS_valid_max_bytes);
+  }
+  if (train.size() <= size_t(FLAGS_context) ||
+      valid.size() <= size_t(FLAGS_context)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--data=", FLAGS_data, " has ", text.size(), " bytes: too few for ",
+        "training and validation splits longer than --context=",
+        FLAGS_context));
+  }
+
+  model::ModelConfig mc;
+  mc.n_layer = FLAGS_n_layer;
+  mc.d_model = FLAGS_d_model;
+  mc.n_head = FLAGS_n_head;
+  mc.ff_multiple = FLAGS_ff_multiple;
+  mc.resid_dropout = FLAGS_dropout;
+  mc.recompute = FLAGS_recompute;
+  mc.init_seed = FLAGS_model_seed;
+  ST_ASSIGN_OR_RETURN(mc.pattern.kind,
+                      attention::ParsePatternKind(FLAGS_pattern));
+  ST_ASSIGN_OR_RETURN(mc.pattern.head_mode,
+                      attention::ParseHeadMode(FLAGS_head_mode));
+  mc.pattern.n = FLAGS_context;
+  mc.pattern.block = FLAGS_block;
+  mc.pattern.stride =
+      mc.pattern.kind == attention::PatternKind::kDense ? 0 : FLAGS_stride;
+  mc.pattern.c =
+      mc.pattern.kind == attention::PatternKind::kFixed ? FLAGS_c : 0;
+  mc.pattern.heads = FLAGS_n_head;
+  ST_ASSIGN_OR_RETURN(auto model, model::TrainableModel::Create(mc));
+
+  TrainConfig tc;
+  tc.batch = FLAGS_batch;
+  tc.micro_batches = FLAGS_micro_batches;
+  tc.steps = FLAGS_steps;
+  tc.lr = FLAGS_lr;
+  tc.warmup = FLAGS_warmup;
+  tc.adam.beta1 = FLAGS_beta1;
+  tc.adam.beta2 = FLAGS_beta2;
+  tc.adam.eps = FLAGS_eps;
+  tc.adam.weight_decay = FLAGS_weight_decay;
+  tc.clip = FLAGS_clip;
+  tc.seed = FLAGS_seed;
+  tc.eval_interval = FLAGS_eval_interval;
+  tc.checkpoint_interval = FLAGS_checkpoint_interval;
+  tc.log_interval = FLAGS_log_interval;
+  tc.run_dir = FLAGS_run_dir;
+  tc.handle_signals = true;
+
+  std::fprintf(
+      stderr,
+      "data %s: %zu train + %zu validation bytes; model %zu parameters, "
+      "%d threads\n",
+      FLAGS_data.c_str(), train.size(), valid.size(), model->params().size(),
+      NumThreads());
+  RandomWindowSource source(train, model->context(), FLAGS_seed);
+  const int eval_batch = FLAGS_batch;
+  Evaluator evaluator = [&](Trainable& m) -> absl::StatusOr<double> {
+    ST_ASSIGN_OR_RETURN(
+        eval::EvalResult r,
+        eval::EvaluateBytes(m, valid, eval_batch, FLAGS_eval_min_context));
+    return r.bits_per_byte;
+  };
+  Trainer trainer(model.get(), &source, tc, evaluator);
+  ST_ASSIGN_OR_RETURN(TrainResult result, trainer.Run());
+  if (result.interrupted) return absl::OkStatus();
+
+  const float last_loss =
+      result.steps.empty() ? 0.0f : result.steps.back().loss;
+  std::printf(
+      "final step %ld: train loss %.9g nats; validation %.4f bits/byte; %.0f "
+      "tokens/s\n",
+      static_cast<long>(result.end_step), last_loss,
+      result.evals.empty() ? 0.0 : result.evals.back().bits_per_byte,
+      result.tokens_per_second);
+  if (FLAGS_sample_bytes > 0) {
+    const int64_t count =
+        std::min<int64_t>(FLAGS_sample_bytes, model->context());
+    ST_ASSIGN_OR_RETURN(std::vector<uint8_t> sample,
+                        model::SampleBytes(model->model(), {'\n'}, count,
+                                           FLAGS_temperature, FLAGS_seed));
+    std::printf("sample: %s\n",
+                std::string(sample.begin(), sample.end()).c_str());
+    if (!FLAGS_run_dir.empty()) {
+      ST_RETURN_IF_ERROR(
+          eval::WriteTextSample(FLAGS_run_dir + "/sample.txt", sample));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace st::train
+
+int main(int argc, char** argv) {
+  gflags::SetUsageMessage("train a small Sparse Transformer on a text file");
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  st::ExitOnError(st::train::Main());
+  return 0;
+}
