@@ -228,8 +228,8 @@ absl::StatusOr<Image> RenderLinePlot(const std::vector<PlotSeries>& series,
     }
   }
 
-  // Legend, top right inside the plot area (training curves fall from the
-  // top left, so that corner is usually empty).
+  // Legend: the inside corner of the plot area that covers the fewest curve
+  // pixels (top right first: training curves fall from the top left).
   int legend_text = 0;
   for (const PlotSeries& s : series) {
     legend_text = std::max(legend_text, TextWidth(s.name));
@@ -238,7 +238,32 @@ absl::StatusOr<Image> RenderLinePlot(const std::vector<PlotSeries>& series,
     const int row_height = kGlyphHeight + 6;
     const int box_w = legend_text + 34;
     const int box_h = static_cast<int>(series.size()) * row_height + 8;
-    const int x0 = right - 8 - box_w, y0 = top + 8;
+    const int corners[4][2] = {{right - 8 - box_w, top + 8},
+                               {right - 8 - box_w, bottom - 8 - box_h},
+                               {left + 8, top + 8},
+                               {left + 8, bottom - 8 - box_h}};
+    int best = 0;
+    long best_covered = -1;
+    for (int c = 0; c < 4; ++c) {
+      long covered = 0;
+      for (int y = corners[c][1]; y <= corners[c][1] + box_h; ++y) {
+        for (int x = corners[c][0]; x <= corners[c][0] + box_w; ++x) {
+          if (x < 0 || y < 0 || x >= image.width || y >= image.height) continue;
+          const uint8_t* p =
+              &image.pixels[(static_cast<size_t>(y) * image.width + x) * 3];
+          // Anything neither background nor grid is a curve.
+          const bool background =
+              (p[0] == kWhite.r && p[1] == kWhite.g && p[2] == kWhite.b) ||
+              (p[0] == kGrid.r && p[1] == kGrid.g && p[2] == kGrid.b);
+          covered += !background;
+        }
+      }
+      if (best_covered < 0 || covered < best_covered) {
+        best = c;
+        best_covered = covered;
+      }
+    }
+    const int x0 = corners[best][0], y0 = corners[best][1];
     FillRect(&image, x0, y0, x0 + box_w, y0 + box_h, kWhite);
     DrawRectOutline(&image, x0, y0, x0 + box_w, y0 + box_h, kAxisText);
     for (size_t s = 0; s < series.size(); ++s) {

@@ -175,6 +175,37 @@ TEST(PlotTest, CurvesLandWhereTheirValuesSay) {
   EXPECT_GT(CountColor(*image, Rgb{0, 0, 0}, 0, 0, 800, 24), 50);
 }
 
+TEST(PlotTest, LegendAvoidsTheCurves) {
+  // A curve rising to the top right corner: the legend moves to the bottom
+  // right, the first free corner in the order top right, bottom right, ...
+  PlotSeries rising{"rising", {}};
+  for (int x = 0; x <= 100; ++x) rising.points.push_back({x, x * x * 1e-4});
+  PlotOptions options;
+  options.width = 400;
+  options.height = 300;
+  auto image = RenderLinePlot({rising}, options);
+  ASSERT_TRUE(image.ok()) << image.status();
+  const Rgb color = SeriesColor(0);
+  // The swatch is a solid 19x3 bar; the curve is thinner at any one spot, so
+  // count bars: a pixel whose right neighbours 1..18 share its colour.
+  auto has_swatch = [&](int x0, int y0, int x1, int y1) {
+    for (int y = y0; y < y1; ++y) {
+      for (int x = x0; x + 18 < x1; ++x) {
+        bool bar = true;
+        for (int dx = 0; dx <= 18 && bar; ++dx) {
+          for (int dy = 0; dy <= 2 && bar; ++dy) {
+            bar = IsColor(*image, x + dx, y + dy, color);
+          }
+        }
+        if (bar) return true;
+      }
+    }
+    return false;
+  };
+  EXPECT_TRUE(has_swatch(200, 150, 400, 300));  // bottom right
+  EXPECT_FALSE(has_swatch(200, 0, 400, 150));   // not top right
+}
+
 TEST(PlotTest, SkipsNonFiniteAndRejectsEmpty) {
   PlotSeries s{"loss", {{0, 2}, {1, std::nan("")}, {2, 1}}};
   EXPECT_TRUE(RenderLinePlot({s}, PlotOptions()).ok());
