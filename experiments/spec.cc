@@ -136,10 +136,7 @@ void ValidateAttention(const Experiment& spec, Checker& c) {
                     " heads of distinct ", a.c(),
                     "-wide summaries do not fit in stride ", l);
     }
-  } else if (a.c() != 0) {
-    c.Fail("model.attention.c", "only FIXED uses c, got ", a.c(), " for ",
-           AttentionSpec::Pattern_Name(a.pattern()));
-  }
+  }  // Other patterns ignore c, so an ablation can vary the pattern alone.
   if (a.head_mode() == AttentionSpec::SPLIT && spec.model().n_head() % 2 != 0) {
     c.Fail("model.attention.head_mode", "SPLIT needs an even model.n_head, got ",
            spec.model().n_head());

@@ -32,6 +32,7 @@ libzip-dev 1.7.3
 libsndfile1-dev 1.2.0
 libsamplerate0-dev 0.2.2
 libstb-dev 0.0~git20220908
+libssl-dev 3.0.
 clang-format 1:14.0
 "
 
@@ -88,7 +89,7 @@ fi
 if [[ "${1:-}" == "--data" ]]; then
   datasets/fetch_sources.sh --sources-only text >/dev/null ||
     fail "datasets/fetch_sources.sh text failed"
-  if [[ ! -f data/text/text.stdata ]]; then
+  if [[ ! -f data/text/text.stp ]]; then
     bazel run -c opt //datasets:prepare -- --dataset=text >/dev/null 2>&1 ||
       fail "bazel run //datasets:prepare -- --dataset=text failed"
   fi
