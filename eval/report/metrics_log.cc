@@ -14,6 +14,8 @@ namespace st::report {
 namespace {
 
 constexpr char kHeader[] = "step,wall_seconds,split,metric,value";
+// Without the wall time; read for compatibility.
+constexpr char kHeaderNoTime[] = "step,split,metric,value";
 
 absl::Status CheckName(absl::string_view what, absl::string_view name,
                        const std::string& path) {
@@ -93,26 +95,30 @@ absl::StatusOr<std::vector<MetricRow>> ReadMetricsLog(const std::string& path) {
   // row after a crash; neither is data.
   lines.pop_back();
   std::vector<MetricRow> rows;
+  bool with_time = true;
   for (size_t i = 0; i < lines.size(); ++i) {
     absl::string_view line = lines[i];
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (i == 0) {
-      if (line != kHeader) {
+      if (line != kHeader && line != kHeaderNoTime) {
         return absl::InvalidArgumentError(
             absl::StrCat(path, ":1: expected the header \"", kHeader,
                          "\", found \"", line, "\""));
       }
+      with_time = line == kHeader;
       continue;
     }
     if (line.empty()) continue;
     std::vector<absl::string_view> fields = absl::StrSplit(line, ',');
+    if (!with_time && fields.size() == 4)
+      fields.insert(fields.begin() + 1, "0");
     MetricRow row;
     if (fields.size() != 5 || !absl::SimpleAtoi(fields[0], &row.step) ||
         !ParseDouble(fields[1], &row.wall_seconds) || fields[2].empty() ||
         fields[3].empty() || !ParseDouble(fields[4], &row.value)) {
       return absl::InvalidArgumentError(
           absl::StrCat(path, ":", i + 1, ": malformed row \"", line,
-                       "\" (want step,wall_seconds,split,metric,value)"));
+                       "\" (want ", with_time ? kHeader : kHeaderNoTime, ")"));
     }
     row.split = std::string(fields[2]);
     row.metric = std::string(fields[3]);

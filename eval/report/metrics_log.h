@@ -25,14 +25,14 @@ inline constexpr char kMetricsCsvName[] = "metrics.csv";
 inline constexpr char kSplitTrain[] = "train";
 inline constexpr char kSplitValid[] = "valid";
 inline constexpr char kSplitTest[] = "test";
-inline constexpr char kMetricBpb[] = "bpb";    // bits per byte
+inline constexpr char kMetricBpb[] = "bits_per_byte";
 inline constexpr char kMetricLoss[] = "loss";  // nats per byte
 
 struct MetricRow {
   int64_t step = 0;         // optimizer steps done
   double wall_seconds = 0;  // since the run started
   std::string split;        // "train", "valid", "test", ...
-  std::string metric;       // "bpb", "loss", "tokens_per_second", ...
+  std::string metric;       // "bits_per_byte", "loss", ...
   double value = 0;
 };
 
@@ -64,7 +64,8 @@ class MetricsLog {
 
 // All rows in file order. A last line without its newline (a writer killed
 // mid-row) is dropped; any other malformed line is an error naming the file
-// and line.
+// and line. Files with the older header "step,split,metric,value" (no wall
+// time) are read too, with wall_seconds 0.
 absl::StatusOr<std::vector<MetricRow>> ReadMetricsLog(const std::string& path);
 
 // (step, value) of one split and metric, sorted by step; where a step was

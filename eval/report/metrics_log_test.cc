@@ -35,7 +35,8 @@ TEST(MetricsLogTest, WritesHeaderAndFlushedRows) {
   ASSERT_TRUE((*log)->Append(10, 1.5, kSplitTrain, kMetricBpb, 2.5).ok());
   // Visible on disk before the log is closed.
   EXPECT_EQ(ReadFile(path),
-            "step,wall_seconds,split,metric,value\n10,1.500,train,bpb,2.5\n");
+            "step,wall_seconds,split,metric,value\n"
+            "10,1.500,train,bits_per_byte,2.5\n");
   ASSERT_TRUE((*log)->Append(20, 3.25, kSplitValid, kMetricBpb, 0.1).ok());
   auto rows = ReadMetricsLog(path);
   ASSERT_TRUE(rows.ok()) << rows.status();
@@ -43,7 +44,7 @@ TEST(MetricsLogTest, WritesHeaderAndFlushedRows) {
   EXPECT_EQ((*rows)[1].step, 20);
   EXPECT_DOUBLE_EQ((*rows)[1].wall_seconds, 3.25);
   EXPECT_EQ((*rows)[1].split, "valid");
-  EXPECT_EQ((*rows)[1].metric, "bpb");
+  EXPECT_EQ((*rows)[1].metric, "bits_per_byte");
   EXPECT_EQ((*rows)[1].value, 0.1);  // exact: %.17g round-trips
 }
 
@@ -108,6 +109,20 @@ TEST(MetricsLogTest, TruncatedLastRowIsDropped) {
   ASSERT_TRUE(rows.ok()) << rows.status();
   ASSERT_EQ(rows->size(), 1u);
   EXPECT_EQ((*rows)[0].value, 3.0);
+}
+
+TEST(MetricsLogTest, ReadsLogsWithoutWallTime) {
+  const std::string path = TempPath("metrics_no_time.csv");
+  std::ofstream(path) << "step,split,metric,value\n"
+                      << "1,train,bits_per_byte,3.5\n"
+                      << "2,valid,bits_per_byte,3.25\n";
+  auto rows = ReadMetricsLog(path);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[1].step, 2);
+  EXPECT_EQ((*rows)[1].wall_seconds, 0.0);
+  EXPECT_EQ((*rows)[1].split, "valid");
+  EXPECT_EQ((*rows)[1].value, 3.25);
 }
 
 TEST(MetricsLogTest, MalformedRowNamesFileAndLine) {
