@@ -91,9 +91,9 @@ absl::StatusOr<NpyArray> ParseNpy(const std::string& name,
       HeaderField(name, header, "shape");
   if (!shape_field.ok()) return shape_field.status();
   // "(2, 12288)" -> "2, 12288"
-  const std::string shape = shape_field->size() >= 2
-                                ? shape_field->substr(1, shape_field->size() - 2)
-                                : "";
+  const std::string shape =
+      shape_field->size() >= 2 ? shape_field->substr(1, shape_field->size() - 2)
+                               : "";
   int64_t count = 1;
   for (absl::string_view dim :
        absl::StrSplit(shape, ',', absl::SkipWhitespace())) {
@@ -166,12 +166,8 @@ absl::StatusOr<LabeledImages> ReadImagenet64Npz(const std::string& path) {
   return out;
 }
 
-absl::StatusOr<LabeledImages> ReadImagenet64PngFolder(const std::string& dir) {
-  ST_ASSIGN_OR_RETURN(const std::vector<std::string> files,
-                      ListFiles(dir, {".png"}));
-  if (files.empty()) {
-    return absl::NotFoundError(absl::StrCat(dir, ": no .png files"));
-  }
+absl::StatusOr<LabeledImages> ReadImagenet64PngFiles(
+    const std::vector<std::string>& files) {
   LabeledImages out;
   out.height = out.width = kImagenetSide;
   out.channels = 3;
@@ -188,6 +184,15 @@ absl::StatusOr<LabeledImages> ReadImagenet64PngFolder(const std::string& dir) {
                       image.pixels.end());
   }
   return out;
+}
+
+absl::StatusOr<LabeledImages> ReadImagenet64PngFolder(const std::string& dir) {
+  ST_ASSIGN_OR_RETURN(const std::vector<std::string> files,
+                      ListFiles(dir, {".png"}));
+  if (files.empty()) {
+    return absl::NotFoundError(absl::StrCat(dir, ": no .png files"));
+  }
+  return ReadImagenet64PngFiles(files);
 }
 
 absl::Status PrepareImagenet64(const std::vector<std::string>& train,
@@ -215,11 +220,27 @@ absl::Status PrepareImagenet64(const std::vector<std::string>& train,
       PreparedWriter::Create(out, Kind::kImage, {64, 64, 3}, provenance));
   for (const Split split : {Split::kTrain, Split::kValid}) {
     for (const std::string& source : split == Split::kTrain ? train : valid) {
-      auto images = absl::EndsWith(source, ".npz")
-                        ? ReadImagenet64Npz(source)
-                        : ReadImagenet64PngFolder(source);
-      if (!images.ok()) return images.status();
-      ST_RETURN_IF_ERROR(writer->Append(split, images->pixels));
+      if (absl::EndsWith(source, ".npz")) {
+        ST_ASSIGN_OR_RETURN(const LabeledImages images,
+                            ReadImagenet64Npz(source));
+        ST_RETURN_IF_ERROR(writer->Append(split, images.pixels));
+        continue;
+      }
+      // A PNG folder (1.28M files for train) is read in chunks.
+      ST_ASSIGN_OR_RETURN(const std::vector<std::string> files,
+                          ListFiles(source, {".png"}));
+      if (files.empty()) {
+        return absl::NotFoundError(absl::StrCat(source, ": no .png files"));
+      }
+      constexpr size_t kChunk = 10000;
+      for (size_t i = 0; i < files.size(); i += kChunk) {
+        const std::vector<std::string> chunk(
+            files.begin() + i,
+            files.begin() + std::min(files.size(), i + kChunk));
+        ST_ASSIGN_OR_RETURN(const LabeledImages images,
+                            ReadImagenet64PngFiles(chunk));
+        ST_RETURN_IF_ERROR(writer->Append(split, images.pixels));
+      }
     }
   }
   return writer->Finish();

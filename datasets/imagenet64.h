@@ -45,6 +45,9 @@ absl::StatusOr<LabeledImages> ReadImagenet64Npz(const std::string& path);
 
 // Every *.png directly in `dir`, by name; each must be 64x64 RGB.
 absl::StatusOr<LabeledImages> ReadImagenet64PngFolder(const std::string& dir);
+// The same for a list of PNG files, in the given order.
+absl::StatusOr<LabeledImages> ReadImagenet64PngFiles(
+    const std::vector<std::string>& files);
 
 // Writes the prepared file from sources that are each an .npz batch or a
 // folder of PNGs, read one at a time (the full training set is ~15 GB).

@@ -317,6 +317,19 @@ TEST(Imagenet64Test, PngFolder) {
   auto images = ReadImagenet64PngFolder(dir);
   ASSERT_TRUE(images.ok()) << images.status();
   ExpectImagenetPixels(images->pixels, 0, 2);
+  // A folder for train and the npz batch for valid.
+  WriteZip(Tmp("val.npz"), {{"data.npy", ImagenetNpy(1)}}, true);
+  {
+    const absl::Status st =
+        PrepareImagenet64({dir}, {Tmp("val.npz")}, Tmp("png.stp"));
+    ASSERT_TRUE(st.ok()) << st;
+  }
+  auto file = PreparedFile::Open(Tmp("png.stp"));
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ((*file)->header().split_examples,
+            (std::array<int64_t, 3>{2, 1, 0}));
+  const auto train = (*file)->data(Split::kTrain);
+  ExpectImagenetPixels(std::vector<uint8_t>(train.begin(), train.end()), 0, 2);
 
   Image small;
   small.width = small.height = 32;
