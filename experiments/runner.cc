@@ -19,6 +19,8 @@
 #include "datasets/batcher.h"
 #include "datasets/prepared.h"
 #include "eval/bits_per_byte.h"
+#include "eval/report/curves.h"
+#include "eval/report/metrics_log.h"
 #include "eval/report/tfevents.h"
 #include "eval/samples.h"
 #include "experiments/plan.h"
@@ -358,21 +360,30 @@ absl::StatusOr<RunResult> RunExperiment(const Experiment& spec,
   train::Trainer trainer(model.get(), &source, tc, evaluator);
   ST_ASSIGN_OR_RETURN(train::TrainResult tr, trainer.Run());
 
-  // ---- Metrics: CSV and TensorBoard events.
+  // ---- Metrics: the CSV log, TensorBoard events and the curves picture.
+  // Each training step's wall time is not kept by the trainer; rows carry the
+  // time since this invocation started when they were written.
+  const double elapsed = std::chrono::duration<double>(
+                             std::chrono::steady_clock::now() - wall_start)
+                             .count();
   ST_ASSIGN_OR_RETURN(auto events, report::EventWriter::Create(run_dir));
-  std::ofstream csv(run_dir + "/metrics.csv", std::ios::app);
-  if (csv.tellp() == 0) csv << "step,split,metric,value\n";
+  ST_ASSIGN_OR_RETURN(auto metrics, report::MetricsLog::Open(
+                                        run_dir + "/" + report::kMetricsCsvName));
   for (const train::StepRecord& r : tr.steps) {
     const double bpb = r.loss / M_LN2;
-    csv << (r.step + 1) << ",train,bits_per_byte," << bpb << "\n";
+    ST_RETURN_IF_ERROR(metrics->Append(r.step + 1, elapsed, report::kSplitTrain,
+                                       report::kMetricBpb, bpb));
     ST_RETURN_IF_ERROR(events->AddScalar("train/bits_per_byte", r.step + 1, bpb));
   }
   for (const train::EvalRecord& e : tr.evals) {
-    csv << e.step << ",valid,bits_per_byte," << e.bits_per_byte << "\n";
+    ST_RETURN_IF_ERROR(metrics->Append(e.step, elapsed, report::kSplitValid,
+                                       report::kMetricBpb, e.bits_per_byte));
     ST_RETURN_IF_ERROR(
         events->AddScalar("valid/bits_per_byte", e.step, e.bits_per_byte));
   }
-  csv.flush();
+  ST_RETURN_IF_ERROR(report::WriteRunCurves(
+      metrics->path(), run_dir + "/curves.png",
+      absl::StrCat(spec.name(), ": bits per byte")));
 
   RunResult result;
   result.set_spec_name(spec.name());
@@ -513,7 +524,8 @@ absl::StatusOr<RunResult> RunExperiment(const Experiment& spec,
     }
     md += "\n";
   }
-  md += "Curves: `metrics.csv`, TensorBoard events in this folder";
+  md += "![bits per byte](curves.png)\n\nCurves: `metrics.csv`, TensorBoard "
+        "events in this folder";
   md += s.num_samples() > 0 ? "; samples in `samples/`.\n" : ".\n";
   ST_RETURN_IF_ERROR(WriteFile(run_dir + "/report.md", md));
   return result;

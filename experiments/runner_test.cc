@@ -101,7 +101,8 @@ TEST(RunnerTest, TinySpecRunsEndToEndAndResumes) {
   EXPECT_LT(result->valid_bpb(), 9.0);  // ~8 = uniform at the start
   EXPECT_EQ(result->spec_hash().size(), 64u);
   for (const char* f : {"spec.pbtxt", "checkpoint.bin", "log.tsv", "metrics.csv",
-                        "result.pbtxt", "report.md", "samples/sample_0.txt"}) {
+                        "result.pbtxt", "report.md", "curves.png",
+                        "samples/sample_0.txt"}) {
     EXPECT_TRUE(Exists(run_dir + "/" + f)) << f;
   }
   bool events = false;
@@ -116,8 +117,8 @@ TEST(RunnerTest, TinySpecRunsEndToEndAndResumes) {
   EXPECT_THAT(report, HasSubstr("Beside the paper"));
   EXPECT_THAT(report, HasSubstr("Sparse Transformer (Fixed)"));
   const std::string metrics = ReadAll(run_dir + "/metrics.csv");
-  EXPECT_THAT(metrics, HasSubstr("6,train,bits_per_byte,"));
-  EXPECT_THAT(metrics, HasSubstr("3,valid,bits_per_byte,"));
+  EXPECT_THAT(metrics, testing::ContainsRegex("\n6,[0-9.e+-]+,train,bits_per_byte,"));
+  EXPECT_THAT(metrics, testing::ContainsRegex("\n3,[0-9.e+-]+,valid,bits_per_byte,"));
 
   // Resume: the same folder, two more steps.
   Set(&*spec, "training.steps=8");
