@@ -20,6 +20,7 @@ TEST(RngTest, PureFunctionOfSeedStreamCounter) {
   EXPECT_NE(a.Bits(100), c.Bits(100));
   EXPECT_NE(a.Bits(100), d.Bits(100));
   EXPECT_NE(a.Bits(100), a.Bits(101));
+  EXPECT_EQ(a.Bits(100), CounterHash(7, 3, 100));
 }
 
 TEST(RngTest, UniformAndNormalMoments) {

@@ -201,7 +201,10 @@ int64_t SparseTransformer<T>::ActivationBytes(int batch) const {
 
 template <typename T>
 void SparseTransformer<T>::Allocate(int batch) {
-  if (batch == batch_ && allocated_recompute_ == config_.recompute) return;
+  // Buffers only grow: an evaluation at a smaller batch between training
+  // steps reuses them instead of reallocating (and re-faulting) every tensor.
+  if (batch <= batch_ && allocated_recompute_ == config_.recompute) return;
+  batch = std::max(batch, batch_);
   batch_ = batch;
   allocated_recompute_ = config_.recompute;
   const int64_t b = batch, m = b * n_, d = d_, w3 = 2 * dqk_ + d_;
@@ -382,7 +385,7 @@ double SparseTransformer<T>::ForwardBackward(const uint8_t* inputs,
   ops::BiasBackward<T>(m, kV, probs, g + b_out_);
   ops::MatmulBackward<T>(m, d, kV, lnf_.data(), p + w_out_, probs, dtmp_.data(),
                          g + w_out_, false);
-  dx_.Zero();
+  std::fill_n(dx_.data(), m * d, T(0));
   ops::LayerNormBackward<T>(m, d, xs_[nl].data(), p + lnf_g_, lnf_mean_.data(),
                             lnf_rstd_.data(), dtmp_.data(), dx_.data(),
                             g + lnf_g_, g + lnf_b_);

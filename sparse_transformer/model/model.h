@@ -129,9 +129,9 @@ class SparseTransformer {
   std::vector<LayerParams> layers_;
   int64_t lnf_g_ = 0, lnf_b_ = 0, w_out_ = 0, b_out_ = 0;
 
-  int batch_ = -1;                       // batch the buffers are sized for
-  std::vector<Tensor<T>> xs_;            // [L + 1] residual stream, [M, D] each
-  std::vector<BlockActs> acts_;          // [L] stored mode, or [1] scratch
+  int batch_ = -1;               // largest batch the buffers are sized for
+  std::vector<Tensor<T>> xs_;    // [L + 1] residual stream, [M, D] each
+  std::vector<BlockActs> acts_;  // [L] stored mode, or [1] scratch
   Tensor<T> lnf_, lnf_mean_, lnf_rstd_;  // [M, D], [M], [M]
   Tensor<T> probs_;                      // [M, V] logits, then probabilities
   Tensor<T> losses_;                     // [M]

@@ -5,6 +5,7 @@
 #ifndef SPARSE_TRANSFORMER_OPS_DROPOUT_H_
 #define SPARSE_TRANSFORMER_OPS_DROPOUT_H_
 
+#include <cmath>
 #include <cstdint>
 
 #include "sparse_transformer/core/parallel.h"
@@ -14,6 +15,12 @@ namespace st::ops {
 
 inline bool DropoutKeep(uint64_t seed, uint64_t site, double p, int64_t i) {
   return CounterRng(seed, site).Uniform(static_cast<uint64_t>(i)) >= p;
+}
+
+// The same test in integers: Uniform = (bits >> 11) * 2^-53 >= p exactly when
+// (bits >> 11) >= ceil(p * 2^53), both sides being exact in double.
+inline uint64_t DropoutThreshold(double p) {
+  return static_cast<uint64_t>(std::ceil(p * 9007199254740992.0));
 }
 
 // x, y: [n] (may alias). p == 0 is the identity.
@@ -27,9 +34,12 @@ void DropoutForward(uint64_t seed, uint64_t site, double p, int64_t n,
     return;
   }
   const T scale = T(1.0 / (1.0 - p));
+  const CounterRng rng(seed, site);
+  const uint64_t threshold = DropoutThreshold(p);
   ParallelFor(n, 1 << 14, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
-      y[i] = DropoutKeep(seed, site, p, i) ? x[i] * scale : T(0);
+      const bool keep = (rng.Bits(static_cast<uint64_t>(i)) >> 11) >= threshold;
+      y[i] = keep ? x[i] * scale : T(0);
     }
   });
 }

@@ -20,6 +20,7 @@ TEST(DropoutTest, KeptValuesScaledDroppedZeroAndRateRight) {
       EXPECT_FALSE(DropoutKeep(9, 1, p, i));
     } else {
       EXPECT_DOUBLE_EQ(y[i], 4.0);  // 3 / (1 - 0.25)
+      EXPECT_TRUE(DropoutKeep(9, 1, p, i));
     }
   }
   // Binomial(1e5, 0.25): standard deviation 137.
