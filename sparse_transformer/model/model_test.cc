@@ -313,6 +313,29 @@ TEST(ModelTest,
   EXPECT_NE((*mdd)->ForwardBackward(in.data(), tgt.data(), 2, 1.0, 1), mean);
 }
 
+TEST(ModelTest, FloatGradientsMatchDoubleGradients) {
+  // The float path (OpenBLAS sgemm with its transposes) against the double
+  // path that the finite differences validated.
+  ModelConfig c = Tiny(PatternKind::kStrided, HeadMode::kSplit);
+  auto md = SparseTransformer<double>::Create(c);
+  auto mf = SparseTransformer<float>::Create(c);
+  ASSERT_TRUE(md.ok() && mf.ok());
+  Randomize(**md, 0.3);
+  Randomize(**mf, 0.3);
+  const auto in = Bytes(2 * 64, 1), tgt = Bytes(2 * 64, 2);
+  (*md)->ForwardBackward(in.data(), tgt.data(), 2, 1.0, 6);
+  (*mf)->ForwardBackward(in.data(), tgt.data(), 2, 1.0, 6);
+  for (const auto& g : (*md)->param_groups()) {
+    std::vector<double> a, b;
+    for (int64_t i = 0; i < g.size; ++i) {
+      a.push_back((*md)->grads()[g.offset + i]);
+      b.push_back((*mf)->grads()[g.offset + i]);
+    }
+    // float carries ~7 digits; a few hundred accumulations lose about two.
+    EXPECT_LT(ops::GradError(a, b), 1e-4) << g.name;
+  }
+}
+
 TEST(TrainableModelTest, ImplementsTheTrainerInterface) {
   auto made =
       TrainableModel::Create(Tiny(PatternKind::kDense, HeadMode::kMerged));
