@@ -1,8 +1,8 @@
 // Ablation reports: variants of one spec that differ in a single field (e.g.
 // attention.pattern = dense, fixed, strided), run with the same seed and data,
 // compared in one Markdown table and one plot of their bits-per-byte curves.
-#ifndef EVAL_REPORT_ABLATION_H_
-#define EVAL_REPORT_ABLATION_H_
+#ifndef SPARSE_TRANSFORMER_EVAL_REPORT_ABLATION_H_
+#define SPARSE_TRANSFORMER_EVAL_REPORT_ABLATION_H_
 
 #include <string>
 #include <vector>
@@ -43,4 +43,4 @@ absl::Status WriteAblationReport(const std::string& markdown_path,
 
 }  // namespace st::report
 
-#endif  // EVAL_REPORT_ABLATION_H_
+#endif  // SPARSE_TRANSFORMER_EVAL_REPORT_ABLATION_H_

@@ -1,6 +1,6 @@
 // CRC-32C (Castagnoli) and the masked form that TFRecord framing stores.
-#ifndef EVAL_REPORT_CRC32C_H_
-#define EVAL_REPORT_CRC32C_H_
+#ifndef SPARSE_TRANSFORMER_EVAL_REPORT_CRC32C_H_
+#define SPARSE_TRANSFORMER_EVAL_REPORT_CRC32C_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -23,4 +23,4 @@ uint32_t UnmaskCrc(uint32_t masked);
 
 }  // namespace st::report
 
-#endif  // EVAL_REPORT_CRC32C_H_
+#endif  // SPARSE_TRANSFORMER_EVAL_REPORT_CRC32C_H_

@@ -1,7 +1,7 @@
 // Training curves from a metrics log: one series per split of one metric
 // (e.g. train and valid bits per byte), as plot series or a PNG.
-#ifndef EVAL_REPORT_CURVES_H_
-#define EVAL_REPORT_CURVES_H_
+#ifndef SPARSE_TRANSFORMER_EVAL_REPORT_CURVES_H_
+#define SPARSE_TRANSFORMER_EVAL_REPORT_CURVES_H_
 
 #include <string>
 #include <vector>
@@ -29,4 +29,4 @@ absl::Status WriteRunCurves(const std::string& metrics_csv,
 
 }  // namespace st::report
 
-#endif  // EVAL_REPORT_CURVES_H_
+#endif  // SPARSE_TRANSFORMER_EVAL_REPORT_CURVES_H_

@@ -1,7 +1,7 @@
 // A 5x7 bitmap font for printable ASCII and text drawing on st::Image, for
 // plot titles, tick labels and legends.
-#ifndef EVAL_REPORT_FONT_H_
-#define EVAL_REPORT_FONT_H_
+#ifndef SPARSE_TRANSFORMER_EVAL_REPORT_FONT_H_
+#define SPARSE_TRANSFORMER_EVAL_REPORT_FONT_H_
 
 #include <array>
 #include <cstdint>
@@ -37,4 +37,4 @@ void SetPixel(Image* image, int x, int y, Rgb color);
 
 }  // namespace st::report
 
-#endif  // EVAL_REPORT_FONT_H_
+#endif  // SPARSE_TRANSFORMER_EVAL_REPORT_FONT_H_

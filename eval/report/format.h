@@ -1,6 +1,6 @@
 // Small text helpers shared by the Markdown reports.
-#ifndef EVAL_REPORT_FORMAT_H_
-#define EVAL_REPORT_FORMAT_H_
+#ifndef SPARSE_TRANSFORMER_EVAL_REPORT_FORMAT_H_
+#define SPARSE_TRANSFORMER_EVAL_REPORT_FORMAT_H_
 
 #include <cstdint>
 #include <string>
@@ -25,4 +25,4 @@ std::string MarkdownHeader(const std::vector<std::string>& names);
 
 }  // namespace st::report
 
-#endif  // EVAL_REPORT_FORMAT_H_
+#endif  // SPARSE_TRANSFORMER_EVAL_REPORT_FORMAT_H_

@@ -3,8 +3,8 @@
 // One row per logged number, flushed as it is written, so a crash loses
 // nothing that was logged. A resumed run appends to the same file; readers
 // let a later row for the same (split, metric, step) replace an earlier one.
-#ifndef EVAL_REPORT_METRICS_LOG_H_
-#define EVAL_REPORT_METRICS_LOG_H_
+#ifndef SPARSE_TRANSFORMER_EVAL_REPORT_METRICS_LOG_H_
+#define SPARSE_TRANSFORMER_EVAL_REPORT_METRICS_LOG_H_
 
 #include <cstdint>
 #include <cstdio>
@@ -76,4 +76,4 @@ std::vector<std::pair<int64_t, double>> SelectSeries(
 
 }  // namespace st::report
 
-#endif  // EVAL_REPORT_METRICS_LOG_H_
+#endif  // SPARSE_TRANSFORMER_EVAL_REPORT_METRICS_LOG_H_

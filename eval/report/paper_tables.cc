@@ -354,6 +354,21 @@ std::vector<std::vector<const LoadedRun*>> PlaceRuns(
     by_entry[index].push_back(&run);
     placed->insert(&run);
   }
+  // Table 1's music row and Table 4's 65,536 row are one model and one
+  // number (1.97): a run of either shows in both.
+  const std::vector<PaperEntry>& entries = PaperEntries();
+  int music1 = -1, music4 = -1;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (entries[i].section != Section::kMusic) continue;
+    if (entries[i].table == 1) music1 = static_cast<int>(i);
+    if (entries[i].table == 4 && entries[i].seq_len == 65536) {
+      music4 = static_cast<int>(i);
+    }
+  }
+  std::vector<const LoadedRun*> music_runs = by_entry[music1];
+  music_runs.insert(music_runs.end(), by_entry[music4].begin(),
+                    by_entry[music4].end());
+  by_entry[music1] = by_entry[music4] = music_runs;
   for (auto& list : by_entry) std::sort(list.begin(), list.end(), ByName);
   return by_entry;
 }

@@ -6,8 +6,8 @@
 // and the spec itself (data set, attention pattern, parameter count,
 // evaluation minimum context), so reduced runs ("*_small", "*_cpu_tiny") land
 // beside the row they scale down. Paper rows without a run show "—".
-#ifndef EVAL_REPORT_PAPER_TABLES_H_
-#define EVAL_REPORT_PAPER_TABLES_H_
+#ifndef SPARSE_TRANSFORMER_EVAL_REPORT_PAPER_TABLES_H_
+#define SPARSE_TRANSFORMER_EVAL_REPORT_PAPER_TABLES_H_
 
 #include <string>
 #include <vector>
@@ -48,4 +48,4 @@ std::string RenderPaperTables(const std::vector<LoadedRun>& runs);
 
 }  // namespace st::report
 
-#endif  // EVAL_REPORT_PAPER_TABLES_H_
+#endif  // SPARSE_TRANSFORMER_EVAL_REPORT_PAPER_TABLES_H_

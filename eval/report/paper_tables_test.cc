@@ -193,6 +193,21 @@ constexpr char kMusic25M[] = R"pb(
   }
 )pb";
 
+constexpr char kMusicTable1[] = R"pb(
+  spec_name: "music_65536_152m"
+  data_source: "real"
+  params: 152000000
+  valid_bpb: 6.0
+  spec {
+    paper {
+      table: "Table 1"
+      row: "Classical music, 5 seconds at 12 kHz: Sparse Transformer 152M (strided)"
+      params: 152000000
+    }
+    data { dataset: MUSIC context: 65536 }
+  }
+)pb";
+
 constexpr char kUnplaced[] = R"pb(
   spec_name: "mystery"
   valid_bpb: 1.5
@@ -217,6 +232,7 @@ class PaperTablesTest : public ::testing::Test {
     WriteResult(root_ + "/results/deep/mincontext_9216.result.pbtxt",
                 kMinContextNamed);
     WriteResult(root_ + "/results/music.result.pbtxt", kMusic25M);
+    WriteResult(root_ + "/results/music152.result.pbtxt", kMusicTable1);
     WriteResult(root_ + "/other/mystery.result.pbtxt", kUnplaced);
     WriteResult(root_ + "/other/scratch.result.pbtxt", kNoPaper);
     WriteText(root_ + "/results/notes.txt", "not a result");
@@ -239,6 +255,7 @@ TEST_F(PaperTablesTest, FindsResultFilesInEveryKindOfEntry) {
                           root_ + "/results/deep/mincontext_9216.result.pbtxt",
                           root_ + "/results/mincontext_small.result.pbtxt",
                           root_ + "/results/music.result.pbtxt",
+                          root_ + "/results/music152.result.pbtxt",
                           root_ + "/results/strided_gpu.result.pbtxt",
                           root_ + "/runs/cifar-1/result.pbtxt"));
 }
@@ -263,10 +280,10 @@ TEST_F(PaperTablesTest, BadEntriesAreErrors) {
 TEST_F(PaperTablesTest, RendersEveryTableWithOursBesideThePaper) {
   auto runs = LoadRuns({root_});
   ASSERT_TRUE(runs.ok()) << runs.status();
-  ASSERT_EQ(runs->size(), 9u);
+  ASSERT_EQ(runs->size(), 10u);
   const std::string md = RenderPaperTables(*runs);
 
-  EXPECT_THAT(md, HasSubstr("Runs read: 9."));
+  EXPECT_THAT(md, HasSubstr("Runs read: 10."));
   EXPECT_THAT(md, HasSubstr("## Table 1"));
   EXPECT_THAT(md, HasSubstr("## Table 2"));
   EXPECT_THAT(md, HasSubstr("## Table 3"));
@@ -322,8 +339,17 @@ TEST_F(PaperTablesTest, RendersEveryTableWithOursBesideThePaper) {
               HasSubstr("| 262,144 | 25M | 2.17 | 5.000 (valid) | "
                         "`music_262144_small` | stand-in: synthetic audio | "
                         "250k params (1% of 25M), 10 steps, context 4096 |"));
-  EXPECT_EQ(LineWith(md, {"| 65,536 |"}),
-            "| 65,536 | 152M | 1.97 | — |  |  |  |");
+  // The Table 1 music run also fills Table 4's 65,536 row (same model).
+  EXPECT_THAT(LineWith(md, {"| 65,536 |"}),
+              HasSubstr("| 65,536 | 152M | 1.97 | 6.000 (valid) | "
+                        "`music_65536_152m` | real | 152M params (100% of "
+                        "152M), context 65536 |"));
+  EXPECT_THAT(
+      LineWith(md, {"Sparse Transformer 152M (strided)", "music_65536_152m"}),
+      HasSubstr("| 1.97 | 6.000 (valid) |"));
+  // The ImageNet row of the same name has no run.
+  EXPECT_EQ(LineWith(md, {"Sparse Transformer 152M (strided) | 3.44"}),
+            "| Sparse Transformer 152M (strided) | 3.44 | — |  |  |  |");
 
   // Runs that do not fit a row are listed, not dropped.
   EXPECT_THAT(md, HasSubstr("## Runs that name a paper row not placed above"));

@@ -1,7 +1,7 @@
 // PNG line plots of training curves: one or more series of (step, value),
 // axes with tick labels, a light grid, a legend and a title.
-#ifndef EVAL_REPORT_PLOT_H_
-#define EVAL_REPORT_PLOT_H_
+#ifndef SPARSE_TRANSFORMER_EVAL_REPORT_PLOT_H_
+#define SPARSE_TRANSFORMER_EVAL_REPORT_PLOT_H_
 
 #include <string>
 #include <utility>
@@ -52,4 +52,4 @@ absl::Status WriteLinePlot(const std::string& path,
 
 }  // namespace st::report
 
-#endif  // EVAL_REPORT_PLOT_H_
+#endif  // SPARSE_TRANSFORMER_EVAL_REPORT_PLOT_H_

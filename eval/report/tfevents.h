@@ -7,8 +7,8 @@
 //   masked_crc32c(data)
 // with integers little-endian; the file's first record is an Event whose
 // file_version is "brain.Event:2".
-#ifndef EVAL_REPORT_TFEVENTS_H_
-#define EVAL_REPORT_TFEVENTS_H_
+#ifndef SPARSE_TRANSFORMER_EVAL_REPORT_TFEVENTS_H_
+#define SPARSE_TRANSFORMER_EVAL_REPORT_TFEVENTS_H_
 
 #include <cstdint>
 #include <cstdio>
@@ -79,4 +79,4 @@ absl::StatusOr<std::vector<tfevents::Event>> ReadEvents(
 
 }  // namespace st::report
 
-#endif  // EVAL_REPORT_TFEVENTS_H_
+#endif  // SPARSE_TRANSFORMER_EVAL_REPORT_TFEVENTS_H_
