@@ -137,12 +137,21 @@ absl::Status Main() {
   tc.run_dir = FLAGS_run_dir;
   tc.handle_signals = true;
 
-  std::fprintf(
-      stderr,
-      "data %s: %zu train + %zu validation bytes; model %zu parameters, "
-      "%d threads\n",
-      FLAGS_data.c_str(), train.size(), valid.size(), model->params().size(),
-      NumThreads());
+  // Activation memory of one micro-batch, stored vs recomputed (paper 5.4).
+  const int micro = FLAGS_batch / std::max(1, FLAGS_micro_batches);
+  auto& net = model->model();
+  net.set_recompute(false);
+  const double stored_mib = net.ActivationBytes(micro) / 1048576.0;
+  net.set_recompute(true);
+  const double recompute_mib = net.ActivationBytes(micro) / 1048576.0;
+  net.set_recompute(FLAGS_recompute);
+  std::fprintf(stderr,
+               "data %s: %zu train + %zu validation bytes; model %zu "
+               "parameters; activations %.2f MiB stored, %.2f MiB with "
+               "recompute (%s); %d threads\n",
+               FLAGS_data.c_str(), train.size(), valid.size(),
+               model->params().size(), stored_mib, recompute_mib,
+               FLAGS_recompute ? "on" : "off", NumThreads());
   RandomWindowSource source(train, model->context(), FLAGS_seed);
   const int eval_batch = FLAGS_batch;
   Evaluator evaluator = [&](Trainable& m) -> absl::StatusOr<double> {
