@@ -125,10 +125,11 @@ int64_t Batcher::RowSource(uint64_t step, int row) const {
   return Source(step, row, &order);
 }
 
-void Batcher::Fill(uint64_t step, uint8_t* inputs, uint8_t* targets) {
+void Batcher::Fill(uint64_t step, EpochOrder* order, uint8_t* inputs,
+                   uint8_t* targets) {
   const int64_t n = options_.context;
   for (int b = 0; b < options_.batch; ++b) {
-    const int64_t source = Source(step, b, &fill_order_);
+    const int64_t source = Source(step, b, order);
     uint8_t* in = inputs + b * n;    // [N]
     uint8_t* out = targets + b * n;  // [N]
     if (split_.is_stream()) {
@@ -154,25 +155,45 @@ void Batcher::ProducerLoop() {
     if (stop_) return;
     const uint64_t step = produce_step_;
     const uint64_t generation = generation_;
+    // Reuse a consumed batch's buffers: fresh ones would page-fault.
+    Ready ready;
+    if (!spare_.empty()) {
+      ready = std::move(spare_.back());
+      spare_.pop_back();
+    } else {
+      ready.inputs.resize(bytes);
+      ready.targets.resize(bytes);
+    }
+    ready.step = step;
     lock.unlock();
-    Ready ready{step, std::vector<uint8_t>(bytes), std::vector<uint8_t>(bytes)};
-    Fill(step, ready.inputs.data(), ready.targets.data());
+    Fill(step, &producer_order_, ready.inputs.data(), ready.targets.data());
     lock.lock();
-    if (generation == generation_) {  // else SetState moved; drop this batch
+    // SetState may have moved the position meanwhile: then drop this batch.
+    if (generation == generation_ && step == produce_step_) {
       queue_.push_back(std::move(ready));
       ++produce_step_;
-      cv_.notify_all();
     }
+    cv_.notify_all();
   }
 }
 
 void Batcher::Next(uint8_t* inputs, uint8_t* targets) {
   if (options_.prefetch == 0) {
-    Fill(next_step_++, inputs, targets);
+    Fill(next_step_++, &consumer_order_, inputs, targets);
     return;
   }
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return !queue_.empty(); });
+  if (queue_.empty()) {
+    // The producer is behind (on a busy machine it may not get a core in
+    // time): fill this batch here instead of waiting; the producer drops its
+    // copy of this step if it was working on it and moves on to the next.
+    const uint64_t step = next_step_++;
+    produce_step_ = step + 1;
+    lock.unlock();
+    cv_.notify_all();
+    Fill(step, &consumer_order_, inputs, targets);
+    return;
+  }
   Ready ready = std::move(queue_.front());
   queue_.pop_front();
   ++next_step_;
@@ -181,6 +202,8 @@ void Batcher::Next(uint8_t* inputs, uint8_t* targets) {
   const size_t bytes = ready.inputs.size();
   std::memcpy(inputs, ready.inputs.data(), bytes);
   std::memcpy(targets, ready.targets.data(), bytes);
+  lock.lock();
+  spare_.push_back(std::move(ready));
 }
 
 BatcherState Batcher::GetState() const {

@@ -88,13 +88,15 @@ class Batcher {
   };
   int64_t Source(uint64_t step, int row, EpochOrder* cache) const;
   Batcher(const PreparedSplit& split, const BatcherOptions& options);
-  void Fill(uint64_t step, uint8_t* inputs, uint8_t* targets);
+  void Fill(uint64_t step, EpochOrder* order, uint8_t* inputs,
+            uint8_t* targets);
   void ProducerLoop();
 
   PreparedSplit split_;
   BatcherOptions options_;
   int64_t row_bytes_;
-  EpochOrder fill_order_;  // used only by whichever thread runs Fill
+  EpochOrder producer_order_;  // used by the producer thread only
+  EpochOrder consumer_order_;  // used by the caller of Next only
 
   // Prefetch: the producer fills batches step_ahead_, step_ahead_ + 1, ...
   struct Ready {
@@ -104,6 +106,7 @@ class Batcher {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Ready> queue_;
+  std::vector<Ready> spare_;   // consumed batches, their buffers reused
   uint64_t next_step_ = 0;     // what Next() returns next
   uint64_t produce_step_ = 0;  // what the producer computes next
   uint64_t generation_ = 0;    // bumped by SetState to drop stale work

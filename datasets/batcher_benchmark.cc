@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <thread>
 #include <vector>
 
 #include "datasets/batcher.h"
@@ -24,16 +25,21 @@ double Median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// Busy work standing in for a training step of about `us` microseconds.
-void Work(double us) {
+// The trainer's step between batches: waiting for the GPU (`busy` false,
+// the core is free) or computing on the CPU (`busy` true).
+void Work(double us, bool busy) {
   const auto end = Clock::now() + std::chrono::duration<double, std::micro>(us);
+  if (!busy) {
+    std::this_thread::sleep_until(end);
+    return;
+  }
   volatile uint64_t x = 0;
   while (Clock::now() < end) x = x + 1;
 }
 
 // Median microseconds spent inside Next() per batch.
 double WaitPerBatch(const PreparedSplit& split, int64_t n, int b, int prefetch,
-                    double work_us, int steps) {
+                    double work_us, bool busy, int steps) {
   auto batcher = Batcher::Create(split, {n, b, 1, prefetch});
   st::ExitOnError(batcher.status());
   std::vector<uint8_t> in(static_cast<size_t>(b) * n), out(in.size());
@@ -43,23 +49,26 @@ double WaitPerBatch(const PreparedSplit& split, int64_t n, int b, int prefetch,
     (*batcher)->Next(in.data(), out.data());
     waits.push_back(
         std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
-    Work(work_us);
+    Work(work_us, busy);
   }
   return Median(waits);
 }
 
 void Run(const PreparedSplit& split, const char* what, int64_t n, int b) {
   const double work_us = 2000;  // a 2 ms step, far faster than a real one
-  std::vector<double> plain, ahead;
-  for (int rep = 0; rep < 5; ++rep) {
-    plain.push_back(WaitPerBatch(split, n, b, 0, work_us, 200));
-    ahead.push_back(WaitPerBatch(split, n, b, 4, work_us, 200));
+  for (const bool busy : {false, true}) {
+    std::vector<double> plain, ahead;
+    for (int rep = 0; rep < 5; ++rep) {
+      plain.push_back(WaitPerBatch(split, n, b, 0, work_us, busy, 200));
+      ahead.push_back(WaitPerBatch(split, n, b, 4, work_us, busy, 200));
+    }
+    const double p = Median(plain), a = Median(ahead);
+    std::printf(
+        "%-24s B=%-3d N=%-6lld step %s: wait/batch no prefetch "
+        "%7.1f us, prefetch %7.1f us (%.2fx)\n",
+        what, b, static_cast<long long>(n), busy ? "CPU-busy " : "GPU-wait", p,
+        a, p / std::max(a, 1e-3));
   }
-  const double p = Median(plain), a = Median(ahead);
-  std::printf(
-      "%-28s B=%-3d N=%-6lld wait/batch: no prefetch %8.1f us, "
-      "prefetch %6.1f us (%.1fx less)\n",
-      what, b, static_cast<long long>(n), p, a, p / std::max(a, 1e-3));
 }
 
 }  // namespace

@@ -361,16 +361,21 @@ absl::StatusOr<std::vector<std::string>> BuildAudioStandin(
   ST_RETURN_IF_ERROR(CheckOut(o));
   ST_ASSIGN_OR_RETURN(const std::string versions,
                       PackageVersions(o.cache, {"wesnoth-1.16-music"}));
-  ST_ASSIGN_OR_RETURN(const std::vector<std::string> tracks,
+  ST_ASSIGN_OR_RETURN(const std::vector<std::string> all,
                       ListAudioFiles(JoinPath(Root(o), kMusicDir)));
+  // silence.ogg is 10 s of digital silence, not music.
+  std::vector<std::string> tracks;
+  for (const std::string& t : all) {
+    if (Basename(t) != "silence.ogg") tracks.push_back(t);
+  }
   const std::string out = JoinPath(o.out_dir, "audio.stp");
   ST_RETURN_IF_ERROR(PrepareAudioTracks(
       tracks, out, o.seed,
       absl::StrCat("dataset: audio stand-in, orchestral music (Wesnoth 1.16 "
                    "soundtrack, Ogg Vorbis)\n",
-                   versions,
-                   "split: by track (tracks shuffled with the seed; "
-                   "80% train, 10% valid, 10% test)\n")));
+                   versions, "tracks: the .ogg files in /", kMusicDir,
+                   " except silence.ogg\nsplit: by track (tracks shuffled "
+                   "with the seed; 80% train, 10% valid, 10% test)\n")));
   return std::vector<std::string>{out};
 }
 
