@@ -30,7 +30,27 @@ struct LayoutView {
   // Per layout head, permuted position -> original position; nullptr when no
   // head has a permutation (identity rows are stored for heads without one).
   const int32_t* inverse_perm = nullptr;  // [LH*N] or nullptr
+
+  // Tile lists: the kernels work on tiles of G = 128 / block consecutive
+  // blocks (128 rows; G = 1 for block 128). For the query tile t of head h,
+  // the union of its blocks' key blocks, ascending, with one mask code per
+  // block of the tile (kAbsent when that block does not use the key block):
+  //   entries [tile_row_offsets[h*(NT+1)+t], ...[+1]); NT = ceil(NB / G).
+  int tile_blocks = 1;                        // G
+  int num_tiles = 0;                          // NT
+  const int64_t* tile_row_offsets = nullptr;  // [LH*(NT+1)]
+  const int32_t* tile_row_cols = nullptr;     // [U] key block
+  const int32_t* tile_row_codes = nullptr;    // [U*G] mask code or kAbsent
+  // The same for key tiles over the column CSR: the union of the query blocks
+  // that use any key block of the tile, with the code of (query block, key
+  // block g of the tile).
+  const int64_t* tile_col_offsets = nullptr;  // [LH*(NT+1)]
+  const int32_t* tile_col_rows = nullptr;     // [U'] query block
+  const int32_t* tile_col_codes = nullptr;    // [U'*G]
 };
+
+inline constexpr int kAbsent = -3;  // tile code: this block does not use the entry
+inline constexpr int kTileRows = 128;
 
 enum class DType { kBF16, kFP16 };
 

@@ -1,6 +1,9 @@
 #include "sparse_transformer/attention/block_sparse_attention_cuda.h"
 
+#include <algorithm>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -18,6 +21,55 @@ absl::Status CudaError(cudaError_t err, const char* what) {
   if (err == cudaSuccess) return absl::OkStatus();
   return absl::InternalError(absl::StrCat(
       "block-sparse attention (CUDA): ", what, ": ", cudaGetErrorString(err)));
+}
+
+// Merges the lists of G consecutive blocks (rows: key blocks of query
+// blocks; columns: query blocks of key blocks) into one ascending union per
+// tile, with each block's mask code for every union entry (kAbsent if unused).
+struct TileLists {
+  std::vector<int64_t> offsets;  // [LH*(NT+1)]
+  std::vector<int32_t> ids;      // [U]
+  std::vector<int32_t> codes;    // [U*G]
+};
+
+TileLists BuildTileLists(const AttentionLayout& layout, int G, bool columns) {
+  const int nb = layout.num_blocks();
+  const int nt = (nb + G - 1) / G;
+  absl::Span<const int64_t> off = columns ? layout.col_offsets() : layout.row_offsets();
+  absl::Span<const int32_t> masks = layout.row_masks();
+  TileLists out;
+  out.offsets.reserve(static_cast<size_t>(layout.heads()) * (nt + 1));
+  std::vector<std::pair<int32_t, int32_t>> items;  // (id, g * 2^24 + entry slot)
+  std::vector<int32_t> item_codes;
+  for (int h = 0; h < layout.heads(); ++h) {
+    out.offsets.push_back(static_cast<int64_t>(out.ids.size()));
+    for (int t = 0; t < nt; ++t) {
+      items.clear();
+      item_codes.clear();
+      for (int g = 0; g < G && t * G + g < nb; ++g) {
+        const int64_t b = static_cast<int64_t>(h) * (nb + 1) + t * G + g;
+        for (int64_t e = off[b]; e < off[b + 1]; ++e) {
+          const int32_t id = columns ? layout.col_rows()[e] : layout.row_cols()[e];
+          const int64_t entry = columns ? layout.col_entries()[e] : e;
+          items.emplace_back(id, static_cast<int32_t>(item_codes.size()));
+          item_codes.push_back(g);
+          item_codes.push_back(masks[entry]);
+        }
+      }
+      std::sort(items.begin(), items.end());
+      for (size_t i = 0; i < items.size(); ++i) {
+        if (i == 0 || items[i].first != items[i - 1].first) {
+          out.ids.push_back(items[i].first);
+          out.codes.insert(out.codes.end(), G, cuda::kAbsent);
+        }
+        const int32_t slot = items[i].second;
+        out.codes[out.codes.size() - G + item_codes[slot]] = item_codes[slot + 1];
+      }
+      out.offsets.push_back(static_cast<int64_t>(out.ids.size()));
+    }
+    // offsets of head h: [h*(nt+1), h*(nt+1)+nt]; the next head starts anew.
+  }
+  return out;
 }
 
 }  // namespace
@@ -62,6 +114,22 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout) {
   ST_UPLOAD(col_rows, layout.col_rows());
   ST_UPLOAD(col_entries, layout.col_entries());
   ST_UPLOAD(mask_words, layout.mask_words());
+  // The kernels' 128-row tiles: G = 128 / block consecutive blocks.
+  const int G = cuda::kTileRows / layout.block();
+  v.tile_blocks = G;
+  v.num_tiles = (layout.num_blocks() + G - 1) / G;
+  {
+    const TileLists rows = BuildTileLists(layout, G, /*columns=*/false);
+    ST_UPLOAD(tile_row_offsets, absl::MakeConstSpan(rows.offsets));
+    ST_UPLOAD(tile_row_cols, absl::MakeConstSpan(rows.ids));
+    ST_UPLOAD(tile_row_codes, absl::MakeConstSpan(rows.codes));
+  }
+  {
+    const TileLists cols = BuildTileLists(layout, G, /*columns=*/true);
+    ST_UPLOAD(tile_col_offsets, absl::MakeConstSpan(cols.offsets));
+    ST_UPLOAD(tile_col_rows, absl::MakeConstSpan(cols.ids));
+    ST_UPLOAD(tile_col_codes, absl::MakeConstSpan(cols.codes));
+  }
 #undef ST_UPLOAD
   if (layout.has_permutation()) {
     // One table for all heads; identity rows for heads without a permutation.

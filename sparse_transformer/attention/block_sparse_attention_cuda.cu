@@ -208,62 +208,93 @@ __device__ __forceinline__ float QuadSum(float x) {
   return x + __shfl_xor_sync(0xffffffffu, x, 2);
 }
 
+// Key sub-tile of the forward: a whole block up to 64 keys.
 template <int BL>
 constexpr int FwdKeyTile() {
   return BL < 64 ? BL : 64;
 }
-template <int BL, int D>
+// Key (dq) or query (dk/dv) sub-tile of the backward: 32 keeps S, dP and the
+// two accumulators inside the register budget.
+template <int BL>
 constexpr int BwdTile() {
-  return BL < (D == 128 ? 32 : 64) ? BL : (D == 128 ? 32 : 64);
+  return BL < 32 ? BL : 32;
+}
+constexpr int kThreads = kTileRows * 2;  // 8 warps, 16 rows each
+// Two CTAs per SM where the registers allow it (K <= 64).
+template <int D>
+constexpr int MinBlocks() {
+  return D <= 64 ? 2 : 1;
+}
+
+// The tile's rows in the [N, D] slab (zero-filled past n).
+template <typename T, int D>
+__device__ __forceinline__ void LoadTileRows(T* smem, const T* slab, int64_t first, int64_t n,
+                                             const int32_t* inv, int tid) {
+  constexpr int kChunks = D / 8;
+#pragma unroll
+  for (int i = tid; i < kTileRows * kChunks; i += kThreads) {
+    const int r = i / kChunks;
+    const int c = i % kChunks;
+    T* dst = smem + r * (D + kPad) + c * 8;
+    if (first + r < n) {
+      const int64_t p = inv ? static_cast<int64_t>(__ldg(inv + first + r)) : first + r;
+      CpAsync16(dst, slab + p * D + c * 8);
+    } else {
+      *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
+    }
+  }
 }
 
 // ---- Forward ---------------------------------------------------------------
 
 template <typename T, int BL, int D>
 constexpr int FwdSmemBytes() {
-  return (BL + 4 * FwdKeyTile<BL>()) * (D + kPad) * static_cast<int>(sizeof(T));
+  return (kTileRows + 4 * FwdKeyTile<BL>()) * (D + kPad) * static_cast<int>(sizeof(T));
 }
 
-// q, k, v, out: [B, H, N, D]; lse: [B, H, N].
+// q, k, v, out: [B, H, N, D]; lse: [B, H, N]. CTA = one query tile of 128
+// rows (G = 128/BL blocks); walks the union of the tile's key blocks, each warp
+// computing only the entries its own query block uses.
 template <typename T, int BL, int D>
-__global__ void __launch_bounds__(BL * 2) ForwardKernel(LayoutView L, int heads, float scale_log2,
-                                                        const T* __restrict__ q,
-                                                        const T* __restrict__ k,
-                                                        const T* __restrict__ v,
-                                                        T* __restrict__ out,
-                                                        float* __restrict__ lse) {
-  constexpr int kThreads = BL * 2;
+__global__ void __launch_bounds__(kThreads, MinBlocks<D>())
+    ForwardKernel(LayoutView L, int heads, float scale_log2, const T* __restrict__ q,
+                  const T* __restrict__ k, const T* __restrict__ v, T* __restrict__ out,
+                  float* __restrict__ lse) {
+  constexpr int G = kTileRows / BL;
   constexpr int BK = FwdKeyTile<BL>();
   constexpr int kSub = BL / BK;
   constexpr int LD = D + kPad;
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  T* qs = reinterpret_cast<T*>(smem_raw);  // [BL][LD]
-  T* ks = qs + BL * LD;                    // [2][BK][LD]
+  T* qs = reinterpret_cast<T*>(smem_raw);  // [128][LD]
+  T* ks = qs + kTileRows * LD;             // [2][BK][LD]
   T* vs = ks + 2 * BK * LD;                // [2][BK][LD]
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
-  const int qb = L.num_blocks - 1 - static_cast<int>(blockIdx.x);  // heavy (late) rows first
+  const int tile = L.num_tiles - 1 - static_cast<int>(blockIdx.x);  // heavy (late) rows first
   const int h = blockIdx.y;
   const int lh = h % L.layout_heads;
   const int64_t n = L.n;
   const int64_t slab = (static_cast<int64_t>(blockIdx.z) * heads + h) * n;
-  const T* qg = q + slab * D;
   const T* kg = k + slab * D;
   const T* vg = v + slab * D;
   const int32_t* inv = L.inverse_perm ? L.inverse_perm + lh * n : nullptr;
-  const int64_t* ro = L.row_offsets + static_cast<int64_t>(lh) * (L.num_blocks + 1);
-  const int64_t e0 = ro[qb];
-  const int ntiles = static_cast<int>(ro[qb + 1] - e0) * kSub;
+  const int64_t* ro = L.tile_row_offsets + static_cast<int64_t>(lh) * (L.num_tiles + 1);
+  const int64_t e0 = ro[tile];
+  const int ntiles = static_cast<int>(ro[tile + 1] - e0) * kSub;
+  const int gw = (warp * 16) / BL;              // this warp's block in the tile
+  const int r0 = (warp * 16) % BL + g;          // this lane's rows in that block: r0, r0 + 8
+  const int64_t first_row = static_cast<int64_t>(tile) * kTileRows;
 
   auto load_kv = [&](int it) {
     const int64_t e = e0 + it / kSub;
-    const int64_t first = static_cast<int64_t>(__ldg(L.row_cols + e)) * BL + (it % kSub) * BK;
+    const int64_t first =
+        static_cast<int64_t>(__ldg(L.tile_row_cols + e)) * BL + (it % kSub) * BK;
     const int buf = it & 1;
     LoadRows<T, BK, D, kThreads>(ks + buf * BK * LD, kg, first, inv, tid);
     LoadRows<T, BK, D, kThreads>(vs + buf * BK * LD, vg, first, inv, tid);
   };
 
-  LoadRows<T, BL, D, kThreads>(qs, qg, static_cast<int64_t>(qb) * BL, inv, tid);
+  LoadTileRows<T, D>(qs, q + slab * D, first_row, n, inv, tid);
   if (ntiles > 0) load_kv(0);
   CpAsyncCommit();
 
@@ -271,7 +302,6 @@ __global__ void __launch_bounds__(BL * 2) ForwardKernel(LayoutView L, int heads,
   float m[2] = {-INFINITY, -INFINITY};
   float l[2] = {0.f, 0.f};
   uint32_t qf[D / 16][4];
-  const int r0 = warp * 16 + g;  // this lane's rows in the block: r0, r0 + 8
 
   for (int it = 0; it < ntiles; ++it) {
     if (it + 1 < ntiles) load_kv(it + 1);
@@ -279,60 +309,63 @@ __global__ void __launch_bounds__(BL * 2) ForwardKernel(LayoutView L, int heads,
     CpAsyncWait<1>();
     __syncthreads();
     if (it == 0) LoadAFrags<D>(qf, qs + warp * 16 * LD, lane);
-    const T* kb = ks + (it & 1) * BK * LD;
-    const T* vb = vs + (it & 1) * BK * LD;
     const int64_t e = e0 + it / kSub;
-    const int code = __ldg(L.row_masks + e);
-    const int c_base = (it % kSub) * BK;
+    const int code = __ldg(L.tile_row_codes + e * G + gw);
+    if (code != kAbsent) {  // warp-uniform
+      const T* kb = ks + (it & 1) * BK * LD;
+      const T* vb = vs + (it & 1) * BK * LD;
+      const int c_base = (it % kSub) * BK;
+      float s[BK / 8][4] = {};
+      MmaABt<T, BK, D>(s, qf, kb, lane);
 
-    float s[BK / 8][4] = {};
-    MmaABt<T, BK, D>(s, qf, kb, lane);
-
-    float mx[2] = {-INFINITY, -INFINITY};
+      float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-    for (int j = 0; j < BK / 8; ++j) {
+      for (int j = 0; j < BK / 8; ++j) {
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        float x = s[j][i] * scale_log2;
-        if (code != -1 &&
-            !Live(code, r0 + (i >> 1) * 8, c_base + j * 8 + 2 * t4 + (i & 1), BL, L.mask_words,
-                  L.words_per_mask)) {
-          x = -INFINITY;
+        for (int i = 0; i < 4; ++i) {
+          float x = s[j][i] * scale_log2;
+          if (code != -1 &&
+              !Live(code, r0 + (i >> 1) * 8, c_base + j * 8 + 2 * t4 + (i & 1), BL, L.mask_words,
+                    L.words_per_mask)) {
+            x = -INFINITY;
+          }
+          s[j][i] = x;
+          mx[i >> 1] = fmaxf(mx[i >> 1], x);
         }
-        s[j][i] = x;
-        mx[i >> 1] = fmaxf(mx[i >> 1], x);
       }
-    }
-    float alpha[2], mu[2];
+      float alpha[2], mu[2];
 #pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      const float mn = fmaxf(m[r], QuadMax(mx[r]));
-      mu[r] = mn == -INFINITY ? 0.f : mn;  // fully masked so far: keep exp2 finite
-      alpha[r] = exp2f(m[r] - mu[r]);
-      m[r] = mn;
-      l[r] *= alpha[r];
-    }
-#pragma unroll
-    for (int j = 0; j < BK / 8; ++j) {
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const float p = exp2f(s[j][i] - mu[i >> 1]);
-        s[j][i] = p;
-        l[i >> 1] += p;
+      for (int r = 0; r < 2; ++r) {
+        const float mn = fmaxf(m[r], QuadMax(mx[r]));
+        mu[r] = mn == -INFINITY ? 0.f : mn;  // fully masked so far: keep exp2 finite
+        alpha[r] = exp2f(m[r] - mu[r]);
+        m[r] = mn;
+        l[r] *= alpha[r];
       }
-    }
 #pragma unroll
-    for (int j = 0; j < D / 8; ++j) {
-      o[j][0] *= alpha[0];
-      o[j][1] *= alpha[0];
-      o[j][2] *= alpha[1];
-      o[j][3] *= alpha[1];
+      for (int j = 0; j < BK / 8; ++j) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const float p = exp2f(s[j][i] - mu[i >> 1]);
+          s[j][i] = p;
+          l[i >> 1] += p;
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < D / 8; ++j) {
+        o[j][0] *= alpha[0];
+        o[j][1] *= alpha[0];
+        o[j][2] *= alpha[1];
+        o[j][3] *= alpha[1];
+      }
+      MmaPB<T, BK, D>(o, s, vb, lane);
     }
-    MmaPB<T, BK, D>(o, s, vb, lane);
     __syncthreads();  // the next iteration's prefetch overwrites this buffer
   }
   CpAsyncWait<0>();
 
+  const int64_t p0 = first_row + warp * 16 + g;
+  if (p0 >= n) return;  // a partial last tile: this warp has no rows
   float inv_l[2], row_lse[2];
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
@@ -340,7 +373,6 @@ __global__ void __launch_bounds__(BL * 2) ForwardKernel(LayoutView L, int heads,
     inv_l[r] = lt > 0.f ? 1.f / lt : 0.f;
     row_lse[r] = lt > 0.f ? (m[r] + log2f(lt)) * kLn2 : -INFINITY;
   }
-  const int64_t p0 = static_cast<int64_t>(qb) * BL + r0;
   const int64_t pos0 = inv ? __ldg(inv + p0) : p0;
   const int64_t pos1 = inv ? __ldg(inv + p0 + 8) : p0 + 8;
   StoreAcc<T, D>(out + slab * D, pos0, pos1, o, inv_l[0], inv_l[1], t4);
@@ -378,31 +410,31 @@ __global__ void DeltaKernel(int64_t rows, const T* __restrict__ out, const T* __
   if (row < rows && c == 0) delta[row] = acc;
 }
 
-// ---- Backward: dq pass (CTA per query block, row CSR) ----------------------
+// ---- Backward: dq pass (CTA per query tile, row tile lists) ----------------
 
 template <typename T, int BL, int D>
 constexpr int DqSmemBytes() {
-  return (2 * BL + 4 * BwdTile<BL, D>()) * (D + kPad) * static_cast<int>(sizeof(T));
+  return (2 * kTileRows + 4 * BwdTile<BL>()) * (D + kPad) * static_cast<int>(sizeof(T));
 }
 
 // dq = scale * sum_j dS_ij k_j, dS = P * (dP - delta), dP = dout V^T.
 template <typename T, int BL, int D>
-__global__ void __launch_bounds__(BL * 2) BackwardDqKernel(
+__global__ void __launch_bounds__(kThreads, MinBlocks<D>()) BackwardDqKernel(
     LayoutView L, int heads, float scale_log2, float scale, const T* __restrict__ q,
     const T* __restrict__ k, const T* __restrict__ v, const T* __restrict__ dout,
     const float* __restrict__ lse, const float* __restrict__ delta, T* __restrict__ dq) {
-  constexpr int kThreads = BL * 2;
-  constexpr int BK = BwdTile<BL, D>();
+  constexpr int G = kTileRows / BL;
+  constexpr int BK = BwdTile<BL>();
   constexpr int kSub = BL / BK;
   constexpr int LD = D + kPad;
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  T* qs = reinterpret_cast<T*>(smem_raw);  // [BL][LD]
-  T* dos = qs + BL * LD;                   // [BL][LD]
-  T* ks = dos + BL * LD;                   // [2][BK][LD]
+  T* qs = reinterpret_cast<T*>(smem_raw);  // [128][LD]
+  T* dos = qs + kTileRows * LD;            // [128][LD]
+  T* ks = dos + kTileRows * LD;            // [2][BK][LD]
   T* vs = ks + 2 * BK * LD;                // [2][BK][LD]
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
-  const int qb = L.num_blocks - 1 - static_cast<int>(blockIdx.x);
+  const int tile = L.num_tiles - 1 - static_cast<int>(blockIdx.x);
   const int h = blockIdx.y;
   const int lh = h % L.layout_heads;
   const int64_t n = L.n;
@@ -410,32 +442,40 @@ __global__ void __launch_bounds__(BL * 2) BackwardDqKernel(
   const T* kg = k + slab * D;
   const T* vg = v + slab * D;
   const int32_t* inv = L.inverse_perm ? L.inverse_perm + lh * n : nullptr;
-  const int64_t* ro = L.row_offsets + static_cast<int64_t>(lh) * (L.num_blocks + 1);
-  const int64_t e0 = ro[qb];
-  const int ntiles = static_cast<int>(ro[qb + 1] - e0) * kSub;
+  const int64_t* ro = L.tile_row_offsets + static_cast<int64_t>(lh) * (L.num_tiles + 1);
+  const int64_t e0 = ro[tile];
+  const int ntiles = static_cast<int>(ro[tile + 1] - e0) * kSub;
+  const int gw = (warp * 16) / BL;
+  const int r0 = (warp * 16) % BL + g;
+  const int64_t first_row = static_cast<int64_t>(tile) * kTileRows;
 
   auto load_kv = [&](int it) {
     const int64_t e = e0 + it / kSub;
-    const int64_t first = static_cast<int64_t>(__ldg(L.row_cols + e)) * BL + (it % kSub) * BK;
+    const int64_t first =
+        static_cast<int64_t>(__ldg(L.tile_row_cols + e)) * BL + (it % kSub) * BK;
     const int buf = it & 1;
     LoadRows<T, BK, D, kThreads>(ks + buf * BK * LD, kg, first, inv, tid);
     LoadRows<T, BK, D, kThreads>(vs + buf * BK * LD, vg, first, inv, tid);
   };
 
-  LoadRows<T, BL, D, kThreads>(qs, q + slab * D, static_cast<int64_t>(qb) * BL, inv, tid);
-  LoadRows<T, BL, D, kThreads>(dos, dout + slab * D, static_cast<int64_t>(qb) * BL, inv, tid);
+  LoadTileRows<T, D>(qs, q + slab * D, first_row, n, inv, tid);
+  LoadTileRows<T, D>(dos, dout + slab * D, first_row, n, inv, tid);
   if (ntiles > 0) load_kv(0);
   CpAsyncCommit();
 
-  const int r0 = warp * 16 + g;
-  const int64_t p0 = static_cast<int64_t>(qb) * BL + r0;
-  const int64_t pos[2] = {inv ? __ldg(inv + p0) : p0, inv ? __ldg(inv + p0 + 8) : p0 + 8};
-  float lse2[2], dlt[2];
+  const int64_t p0 = first_row + warp * 16 + g;
+  const bool rows_valid = p0 < n;
+  int64_t pos[2] = {0, 0};
+  float lse2[2] = {INFINITY, INFINITY}, dlt[2] = {0.f, 0.f};
+  if (rows_valid) {
+    pos[0] = inv ? __ldg(inv + p0) : p0;
+    pos[1] = inv ? __ldg(inv + p0 + 8) : p0 + 8;
 #pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const float x = lse[slab + pos[r]];
-    lse2[r] = x == -INFINITY ? INFINITY : x * kLog2e;  // empty row: every p becomes 0
-    dlt[r] = delta[slab + pos[r]];
+    for (int r = 0; r < 2; ++r) {
+      const float x = lse[slab + pos[r]];
+      lse2[r] = x == -INFINITY ? INFINITY : x * kLog2e;  // empty row: every p becomes 0
+      dlt[r] = delta[slab + pos[r]];
+    }
   }
 
   float acc[D / 8][4] = {};
@@ -449,62 +489,81 @@ __global__ void __launch_bounds__(BL * 2) BackwardDqKernel(
       LoadAFrags<D>(qf, qs + warp * 16 * LD, lane);
       LoadAFrags<D>(df, dos + warp * 16 * LD, lane);
     }
-    const T* kb = ks + (it & 1) * BK * LD;
-    const T* vb = vs + (it & 1) * BK * LD;
     const int64_t e = e0 + it / kSub;
-    const int code = __ldg(L.row_masks + e);
-    const int c_base = (it % kSub) * BK;
-
-    float s[BK / 8][4] = {};
-    MmaABt<T, BK, D>(s, qf, kb, lane);
-    float dp[BK / 8][4] = {};
-    MmaABt<T, BK, D>(dp, df, vb, lane);
+    const int code = __ldg(L.tile_row_codes + e * G + gw);
+    if (code != kAbsent) {
+      const T* kb = ks + (it & 1) * BK * LD;
+      const T* vb = vs + (it & 1) * BK * LD;
+      const int c_base = (it % kSub) * BK;
+      float s[BK / 8][4] = {};
+      MmaABt<T, BK, D>(s, qf, kb, lane);
+      float dp[BK / 8][4] = {};
+      MmaABt<T, BK, D>(dp, df, vb, lane);
 #pragma unroll
-    for (int j = 0; j < BK / 8; ++j) {
+      for (int j = 0; j < BK / 8; ++j) {
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const bool live = code == -1 || Live(code, r0 + (i >> 1) * 8, c_base + j * 8 + 2 * t4 +
-                                                                           (i & 1),
-                                             BL, L.mask_words, L.words_per_mask);
-        const float p = live ? exp2f(s[j][i] * scale_log2 - lse2[i >> 1]) : 0.f;
-        s[j][i] = p * (dp[j][i] - dlt[i >> 1]);  // dS
+        for (int i = 0; i < 4; ++i) {
+          const bool live = code == -1 || Live(code, r0 + (i >> 1) * 8,
+                                               c_base + j * 8 + 2 * t4 + (i & 1), BL,
+                                               L.mask_words, L.words_per_mask);
+          const float p = live ? exp2f(s[j][i] * scale_log2 - lse2[i >> 1]) : 0.f;
+          s[j][i] = p * (dp[j][i] - dlt[i >> 1]);  // dS
+        }
       }
+      MmaPB<T, BK, D>(acc, s, kb, lane);
     }
-    MmaPB<T, BK, D>(acc, s, kb, lane);
     __syncthreads();
   }
   CpAsyncWait<0>();
-  StoreAcc<T, D>(dq + slab * D, pos[0], pos[1], acc, scale, scale, t4);
+  if (rows_valid) StoreAcc<T, D>(dq + slab * D, pos[0], pos[1], acc, scale, scale, t4);
 }
 
-// ---- Backward: dk/dv pass (CTA per key block, column CSR) ------------------
+// ---- Backward: dk/dv pass (CTA per key block, column CSR split) ------------
+
+// Per-group named barrier (ids 1..8; 0 is __syncthreads).
+__device__ __forceinline__ void GroupSync(int group, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(group + 1), "r"(threads) : "memory");
+}
 
 template <typename T, int BL, int D>
 constexpr int DkvSmemBytes() {
-  return (2 * BL + 4 * BwdTile<BL, D>()) * (D + kPad) * static_cast<int>(sizeof(T)) +
-         4 * BwdTile<BL, D>() * static_cast<int>(sizeof(float));
+  constexpr int S = kTileRows / BL;
+  constexpr int BQ = BwdTile<BL>();
+  constexpr int kKV = 2 * BL * (D + kPad) * static_cast<int>(sizeof(T));
+  constexpr int kQ = S * 4 * BQ * (D + kPad) * static_cast<int>(sizeof(T)) +
+                     S * 4 * BQ * static_cast<int>(sizeof(float));
+  constexpr int kReduce = S > 1 ? BL * D * static_cast<int>(sizeof(float)) : 0;
+  return kKV + (kQ > kReduce ? kQ : kReduce);
 }
 
-// dv = sum_i P_ij dout_i; dk = scale * sum_i dS_ij q_i. Warps own 16 keys.
+// dv = sum_i P_ij dout_i; dk = scale * sum_i dS_ij q_i. CTA = one key block
+// of BL keys and 8 warps: S = 128/BL groups of BL/16 warps (16 keys a warp);
+// group s takes every S-th query sub-tile of the block's column list, so the
+// long lists of the fixed pattern's summary blocks are shared by all warps.
+// The groups' partial dk/dv are summed in smem in group order (deterministic).
 template <typename T, int BL, int D>
-__global__ void __launch_bounds__(BL * 2) BackwardDkvKernel(
+__global__ void __launch_bounds__(kThreads, MinBlocks<D>()) BackwardDkvKernel(
     LayoutView L, int heads, float scale_log2, float scale, const T* __restrict__ q,
     const T* __restrict__ k, const T* __restrict__ v, const T* __restrict__ dout,
     const float* __restrict__ lse, const float* __restrict__ delta, T* __restrict__ dk,
     T* __restrict__ dv) {
-  constexpr int kThreads = BL * 2;
-  constexpr int BQ = BwdTile<BL, D>();
+  constexpr int S = kTileRows / BL;
+  constexpr int kGroupThreads = BL * 2;
+  constexpr int BQ = BwdTile<BL>();
   constexpr int kSub = BL / BQ;
   constexpr int LD = D + kPad;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* ks = reinterpret_cast<T*>(smem_raw);  // [BL][LD]
   T* vs = ks + BL * LD;                    // [BL][LD]
-  T* qs = vs + BL * LD;                    // [2][BQ][LD]
-  T* dos = qs + 2 * BQ * LD;               // [2][BQ][LD]
-  float* lse_s = reinterpret_cast<float*>(dos + 2 * BQ * LD);  // [2][BQ] (log2 units)
-  float* dlt_s = lse_s + 2 * BQ;                               // [2][BQ]
+  T* qs = vs + BL * LD;                    // [S][2][BQ][LD]
+  T* dos = qs + S * 2 * BQ * LD;           // [S][2][BQ][LD]
+  float* lse_s = reinterpret_cast<float*>(dos + S * 2 * BQ * LD);  // [S][2][BQ] (log2 units)
+  float* dlt_s = lse_s + S * 2 * BQ;                               // [S][2][BQ]
+  float* red = reinterpret_cast<float*>(qs);  // [BL][D] reduction buffer, reuses qs after the loop
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
+  const int grp = warp / (BL / 16);
+  const int gtid = tid % kGroupThreads;
   const int kb = static_cast<int>(blockIdx.x);  // early key blocks have the most queries
   const int h = blockIdx.y;
   const int lh = h % L.layout_heads;
@@ -515,87 +574,133 @@ __global__ void __launch_bounds__(BL * 2) BackwardDkvKernel(
   const int32_t* inv = L.inverse_perm ? L.inverse_perm + lh * n : nullptr;
   const int64_t* co = L.col_offsets + static_cast<int64_t>(lh) * (L.num_blocks + 1);
   const int64_t c0 = co[kb];
-  const int ntiles = static_cast<int>(co[kb + 1] - c0) * kSub;
+  const int total = static_cast<int>(co[kb + 1] - c0) * kSub;  // query sub-tiles
+  const int steps = (total + S - 1) / S;                        // per group (uniform)
+  const int kw = (warp % (BL / 16)) * 16;                       // this warp's first key
+  const int kr0 = kw + g;                                       // lane keys kr0, kr0 + 8
+  T* qs_g = qs + grp * 2 * BQ * LD;
+  T* dos_g = dos + grp * 2 * BQ * LD;
+  float* lse_g = lse_s + grp * 2 * BQ;
+  float* dlt_g = dlt_s + grp * 2 * BQ;
 
-  auto load_q = [&](int it) {
-    const int64_t c = c0 + it / kSub;
-    const int64_t first = static_cast<int64_t>(__ldg(L.col_rows + c)) * BL + (it % kSub) * BQ;
+  auto load_q = [&](int it) {  // this group's it-th sub-tile, if any
+    const int idx = it * S + grp;
+    if (idx >= total) return;
+    const int64_t c = c0 + idx / kSub;
+    const int64_t first = static_cast<int64_t>(__ldg(L.col_rows + c)) * BL + (idx % kSub) * BQ;
     const int buf = it & 1;
-    LoadRows<T, BQ, D, kThreads>(qs + buf * BQ * LD, qg, first, inv, tid);
-    LoadRows<T, BQ, D, kThreads>(dos + buf * BQ * LD, dog, first, inv, tid);
-    for (int r = tid; r < BQ; r += kThreads) {
+    LoadRows<T, BQ, D, kGroupThreads>(qs_g + buf * BQ * LD, qg, first, inv, gtid);
+    LoadRows<T, BQ, D, kGroupThreads>(dos_g + buf * BQ * LD, dog, first, inv, gtid);
+    for (int r = gtid; r < BQ; r += kGroupThreads) {
       const int64_t p = inv ? __ldg(inv + first + r) : first + r;
       const float x = lse[slab + p];
-      lse_s[buf * BQ + r] = x == -INFINITY ? INFINITY : x * kLog2e;
-      dlt_s[buf * BQ + r] = delta[slab + p];
+      lse_g[buf * BQ + r] = x == -INFINITY ? INFINITY : x * kLog2e;
+      dlt_g[buf * BQ + r] = delta[slab + p];
     }
   };
 
   LoadRows<T, BL, D, kThreads>(ks, k + slab * D, static_cast<int64_t>(kb) * BL, inv, tid);
   LoadRows<T, BL, D, kThreads>(vs, v + slab * D, static_cast<int64_t>(kb) * BL, inv, tid);
-  if (ntiles > 0) load_q(0);
   CpAsyncCommit();
+  load_q(0);
+  CpAsyncCommit();
+  CpAsyncWait<1>();
+  __syncthreads();  // K and V (loaded by all threads) are in
 
-  const int kr0 = warp * 16 + g;  // this lane's keys in the block: kr0, kr0 + 8
   float dka[D / 8][4] = {};
   float dva[D / 8][4] = {};
-  // D <= 64: keep the K and V fragments in registers; D = 128 reloads them
-  // from smem per tile to stay clear of spills.
-  constexpr bool kRegKV = D <= 64;
-  uint32_t kf[kRegKV ? D / 16 : 1][4], vf[kRegKV ? D / 16 : 1][4];
 
-  for (int it = 0; it < ntiles; ++it) {
-    if (it + 1 < ntiles) load_q(it + 1);
+  for (int it = 0; it < steps; ++it) {
+    load_q(it + 1);
     CpAsyncCommit();
     CpAsyncWait<1>();
-    __syncthreads();
-    const int buf = it & 1;
-    const T* qb_s = qs + buf * BQ * LD;
-    const T* dob_s = dos + buf * BQ * LD;
-    const float* lsb = lse_s + buf * BQ;
-    const float* dlb = dlt_s + buf * BQ;
-    const int64_t c = c0 + it / kSub;
-    const int code = __ldg(L.row_masks + __ldg(L.col_entries + c));
-    const int r_base = (it % kSub) * BQ;  // query row offset inside the query block
-
-    float st[BQ / 8][4] = {};  // S^T: keys x queries
-    float dpt[BQ / 8][4] = {};
-    if constexpr (kRegKV) {
-      if (it == 0) {
-        LoadAFrags<D>(*reinterpret_cast<uint32_t(*)[D / 16][4]>(kf), ks + warp * 16 * LD, lane);
-        LoadAFrags<D>(*reinterpret_cast<uint32_t(*)[D / 16][4]>(vf), vs + warp * 16 * LD, lane);
+    GroupSync(grp, kGroupThreads);
+    const int idx = it * S + grp;
+    if (idx < total) {
+      const int64_t c = c0 + idx / kSub;
+      const int code = __ldg(L.row_masks + __ldg(L.col_entries + c));
+      const int buf = it & 1;
+      const T* qb_s = qs_g + buf * BQ * LD;
+      const T* dob_s = dos_g + buf * BQ * LD;
+      const float* lsb = lse_g + buf * BQ;
+      const float* dlb = dlt_g + buf * BQ;
+      const int r_base = (idx % kSub) * BQ;  // query row offset inside the query block
+      float st[BQ / 8][4] = {};              // S^T: keys x queries
+      float dpt[BQ / 8][4] = {};
+      {
+        uint32_t f[D / 16][4];
+        LoadAFrags<D>(f, ks + kw * LD, lane);
+        MmaABt<T, BQ, D>(st, f, qb_s, lane);
+        LoadAFrags<D>(f, vs + kw * LD, lane);
+        MmaABt<T, BQ, D>(dpt, f, dob_s, lane);
       }
-      MmaABt<T, BQ, D>(st, *reinterpret_cast<uint32_t(*)[D / 16][4]>(kf), qb_s, lane);
-      MmaABt<T, BQ, D>(dpt, *reinterpret_cast<uint32_t(*)[D / 16][4]>(vf), dob_s, lane);
-    } else {
-      uint32_t f[D / 16][4];
-      LoadAFrags<D>(f, ks + warp * 16 * LD, lane);
-      MmaABt<T, BQ, D>(st, f, qb_s, lane);
-      LoadAFrags<D>(f, vs + warp * 16 * LD, lane);
-      MmaABt<T, BQ, D>(dpt, f, dob_s, lane);
-    }
 #pragma unroll
-    for (int j = 0; j < BQ / 8; ++j) {
+      for (int j = 0; j < BQ / 8; ++j) {
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const int qc = j * 8 + 2 * t4 + (i & 1);
-        const bool live = code == -1 || Live(code, r_base + qc, kr0 + (i >> 1) * 8, BL,
-                                             L.mask_words, L.words_per_mask);
-        const float p = live ? exp2f(st[j][i] * scale_log2 - lsb[qc]) : 0.f;
-        st[j][i] = p;
-        dpt[j][i] = p * (dpt[j][i] - dlb[qc]);  // dS^T
+        for (int i = 0; i < 4; ++i) {
+          const int qc = j * 8 + 2 * t4 + (i & 1);
+          const bool live = code == -1 || Live(code, r_base + qc, kr0 + (i >> 1) * 8, BL,
+                                               L.mask_words, L.words_per_mask);
+          const float p = live ? exp2f(st[j][i] * scale_log2 - lsb[qc]) : 0.f;
+          st[j][i] = p;
+          dpt[j][i] = p * (dpt[j][i] - dlb[qc]);  // dS^T
+        }
       }
+      MmaPB<T, BQ, D>(dva, st, dob_s, lane);
+      MmaPB<T, BQ, D>(dka, dpt, qb_s, lane);
     }
-    MmaPB<T, BQ, D>(dva, st, dob_s, lane);
-    MmaPB<T, BQ, D>(dka, dpt, qb_s, lane);
-    __syncthreads();
+    GroupSync(grp, kGroupThreads);  // the next prefetch overwrites this buffer
   }
   CpAsyncWait<0>();
   const int64_t p0 = static_cast<int64_t>(kb) * BL + kr0;
   const int64_t pos0 = inv ? __ldg(inv + p0) : p0;
   const int64_t pos1 = inv ? __ldg(inv + p0 + 8) : p0 + 8;
-  StoreAcc<T, D>(dk + slab * D, pos0, pos1, dka, scale, scale, t4);
-  StoreAcc<T, D>(dv + slab * D, pos0, pos1, dva, 1.f, 1.f, t4);
+  if constexpr (S == 1) {
+    StoreAcc<T, D>(dk + slab * D, pos0, pos1, dka, scale, scale, t4);
+    StoreAcc<T, D>(dv + slab * D, pos0, pos1, dva, 1.f, 1.f, t4);
+  } else {
+    // Sum the groups' partials in group order, then group 0 stores.
+    auto reduce = [&](float (&acc)[D / 8][4]) {
+      __syncthreads();
+      for (int s = 0; s < S; ++s) {
+        if (grp == s) {
+#pragma unroll
+          for (int j = 0; j < D / 8; ++j) {
+            float* r0p = red + kr0 * D + j * 8 + 2 * t4;
+            float* r1p = r0p + 8 * D;
+            if (s == 0) {
+              r0p[0] = acc[j][0];
+              r0p[1] = acc[j][1];
+              r1p[0] = acc[j][2];
+              r1p[1] = acc[j][3];
+            } else {
+              r0p[0] += acc[j][0];
+              r0p[1] += acc[j][1];
+              r1p[0] += acc[j][2];
+              r1p[1] += acc[j][3];
+            }
+          }
+        }
+        __syncthreads();
+      }
+      if (grp == 0) {
+#pragma unroll
+        for (int j = 0; j < D / 8; ++j) {
+          const float* r0p = red + kr0 * D + j * 8 + 2 * t4;
+          acc[j][0] = r0p[0];
+          acc[j][1] = r0p[1];
+          acc[j][2] = r0p[8 * D];
+          acc[j][3] = r0p[8 * D + 1];
+        }
+      }
+    };
+    reduce(dka);
+    reduce(dva);
+    if (grp == 0) {
+      StoreAcc<T, D>(dk + slab * D, pos0, pos1, dka, scale, scale, t4);
+      StoreAcc<T, D>(dv + slab * D, pos0, pos1, dva, 1.f, 1.f, t4);
+    }
+  }
 }
 
 // ---- Dispatch --------------------------------------------------------------
@@ -612,8 +717,8 @@ int Forward(const LayoutView& L, const Problem& p, const void* q, const void* k,
   constexpr int kSmem = FwdSmemBytes<T, BL, D>();
   static const cudaError_t prepared = PrepareSmem(ForwardKernel<T, BL, D>, kSmem);
   if (prepared != cudaSuccess) return prepared;
-  const dim3 grid(L.num_blocks, p.heads, p.batch);
-  ForwardKernel<T, BL, D><<<grid, BL * 2, kSmem, stream>>>(
+  const dim3 grid(L.num_tiles, p.heads, p.batch);
+  ForwardKernel<T, BL, D><<<grid, kThreads, kSmem, stream>>>(
       L, p.heads, p.scale * kLog2e, static_cast<const T*>(q), static_cast<const T*>(k),
       static_cast<const T*>(v), static_cast<T*>(out), lse);
   return cudaGetLastError();
@@ -636,15 +741,16 @@ int Backward(const LayoutView& L, const Problem& p, const void* q, const void* k
   static const cudaError_t prepared_dkv = PrepareSmem(BackwardDkvKernel<T, BL, D>, kDkvSmem);
   if (prepared_dq != cudaSuccess) return prepared_dq;
   if (prepared_dkv != cudaSuccess) return prepared_dkv;
-  const dim3 grid(L.num_blocks, p.heads, p.batch);
+  const dim3 grid(L.num_tiles, p.heads, p.batch);
   const float scale_log2 = p.scale * kLog2e;
-  BackwardDkvKernel<T, BL, D><<<grid, BL * 2, kDkvSmem, stream>>>(
+  BackwardDkvKernel<T, BL, D><<<dim3(L.num_blocks, p.heads, p.batch), kThreads, kDkvSmem,
+                                stream>>>(
       L, p.heads, scale_log2, p.scale, static_cast<const T*>(q), static_cast<const T*>(k),
       static_cast<const T*>(v), static_cast<const T*>(dout), lse, delta, static_cast<T*>(dk),
       static_cast<T*>(dv));
   err = cudaGetLastError();
   if (err != cudaSuccess) return err;
-  BackwardDqKernel<T, BL, D><<<grid, BL * 2, kDqSmem, stream>>>(
+  BackwardDqKernel<T, BL, D><<<grid, kThreads, kDqSmem, stream>>>(
       L, p.heads, scale_log2, p.scale, static_cast<const T*>(q), static_cast<const T*>(k),
       static_cast<const T*>(v), static_cast<const T*>(dout), lse, delta, static_cast<T*>(dq));
   return cudaGetLastError();
