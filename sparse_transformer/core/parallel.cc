@@ -1,6 +1,7 @@
 #include "sparse_transformer/core/parallel.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -83,10 +84,17 @@ Pool& GetPool() {
 }
 
 thread_local bool in_pool_task = false;
+std::atomic<int> g_thread_cap{0};  // 0: no cap
 
 }  // namespace
 
-int NumThreads() { return GetPool().threads(); }
+int NumThreads() {
+  const int cap = g_thread_cap.load();
+  const int threads = GetPool().threads();
+  return cap > 0 ? std::min(cap, threads) : threads;
+}
+
+void SetNumThreads(int threads) { g_thread_cap = std::max(threads, 0); }
 
 void ParallelFor(int64_t n, int64_t grain,
                  const std::function<void(int64_t, int64_t)>& fn) {

@@ -7,8 +7,13 @@
 
 namespace st {
 
-// Number of worker threads ParallelFor uses.
+// Number of threads ParallelFor uses (the caller's included).
 int NumThreads();
+
+// Caps ParallelFor at `threads` (at most the hardware threads); 0 restores
+// the default, every hardware thread. OpenBLAS's own threads are set apart
+// (OPENBLAS_NUM_THREADS or openblas_set_num_threads).
+void SetNumThreads(int threads);
 
 // Calls fn(begin, end) on disjoint chunks covering [0, n), in parallel when
 // n >= 2 * grain. Each index is visited exactly once; chunk boundaries depend

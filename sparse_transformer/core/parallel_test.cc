@@ -31,6 +31,20 @@ TEST(ParallelTest, NestedCallsRunInlineAndRepeatedCallsWork) {
   EXPECT_EQ(total.load(), 200 * 64);
 }
 
+TEST(ParallelTest, ThreadCapLimitsChunks) {
+  SetNumThreads(1);
+  EXPECT_EQ(NumThreads(), 1);
+  int calls = 0;  // a single chunk runs inline: no race on `calls`
+  ParallelFor(1000, 1, [&](int64_t b, int64_t e) {
+    ++calls;
+    EXPECT_EQ(b, 0);
+    EXPECT_EQ(e, 1000);
+  });
+  EXPECT_EQ(calls, 1);
+  SetNumThreads(0);
+  EXPECT_GE(NumThreads(), 1);
+}
+
 TEST(TensorTest, ShapeAndZeroFill) {
   Tensor<float> t({2, 3, 4});
   EXPECT_EQ(t.size(), 24);

@@ -5,8 +5,11 @@
 //
 // Prints, as medians over --reps repetitions measured round-robin in the same
 // run: forward+backward time and tokens/s with stored activations and with
-// recompute (and their ratio), the activation memory of each mode, and the
+// recompute (and their ratio), the same on one thread (the baseline for the
+// multi-core speed-up), the activation memory of each mode, and the
 // cost of one cached sampling step against a full forward pass per token.
+#include <cblas.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -83,8 +86,17 @@ absl::Status Run() {
   // Warm-up, then round-robin so both modes see the same machine load.
   stored->ForwardBackward(in.data(), tgt.data(), b, 1.0, 0);
   recomputed->ForwardBackward(in.data(), tgt.data(), b, 1.0, 0);
-  std::vector<double> t_stored, t_recompute;
+  // The baseline, in the same round-robin: everything on one thread (our
+  // pool and OpenBLAS) against the default of every core.
+  std::vector<double> t_stored, t_recompute, t_one;
   for (int r = 0; r < FLAGS_reps; ++r) {
+    SetNumThreads(1);
+    openblas_set_num_threads(1);
+    auto t1 = std::chrono::steady_clock::now();
+    stored->ForwardBackward(in.data(), tgt.data(), b, 1.0, r);
+    t_one.push_back(Seconds(t1));
+    SetNumThreads(0);
+    openblas_set_num_threads(NumThreads());
     auto t0 = std::chrono::steady_clock::now();
     stored->ForwardBackward(in.data(), tgt.data(), b, 1.0, r);
     t_stored.push_back(Seconds(t0));
@@ -93,6 +105,11 @@ absl::Status Run() {
     t_recompute.push_back(Seconds(t0));
   }
   const double ms = Median(t_stored), mr = Median(t_recompute);
+  std::printf(
+      "forward+backward, one thread:         %8.1f ms  %9.0f tokens/s  "
+      "(%d threads / one thread: x%.2f)\n",
+      1e3 * Median(t_one), b * n / Median(t_one), NumThreads(),
+      Median(t_one) / ms);
   std::printf(
       "forward+backward, stored activations: %8.1f ms  %9.0f tokens/s  "
       "activations %7.1f MiB\n",
