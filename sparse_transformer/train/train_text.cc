@@ -1,19 +1,25 @@
-// Trains a small Sparse Transformer on a text file on the CPU and reports the
-// validation bits per byte, tokens/s and a sample. The last `valid_fraction`
-// of the file is the validation split. Resumes from --run_dir/checkpoint.bin
-// when present; SIGINT/SIGTERM write a checkpoint and stop.
+// Trains a small Sparse Transformer on the CPU, on a text file (the last
+// `valid_fraction` is the validation split) or on a prepared text/audio file
+// (its train and valid splits), and reports the validation bits per byte,
+// tokens/s and a sample (text, or a WAV for audio). Resumes from
+// --run_dir/checkpoint.bin when present; SIGINT/SIGTERM write a checkpoint and
+// stop.
 //
 //   bazel run -c opt //sparse_transformer/train:train_text --
 //     --data=/usr/share/common-licenses/GPL-3 --run_dir=/tmp/st_run
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "datasets/batcher.h"
+#include "datasets/prepared.h"
 #include "eval/bits_per_byte.h"
 #include "eval/samples.h"
+#include "eval/split_eval.h"
 #include "gflags/gflags.h"
 #include "sparse_transformer/attention/layout.h"
 #include "sparse_transformer/core/parallel.h"
@@ -21,9 +27,13 @@
 #include "sparse_transformer/model/model.h"
 #include "sparse_transformer/model/sampler.h"
 #include "sparse_transformer/train/batch_source.h"
+#include "sparse_transformer/train/batcher_source.h"
 #include "sparse_transformer/train/trainer.h"
 
-DEFINE_string(data, "", "text file to train on (required)");
+DEFINE_string(data, "", "text file to train on (or --prepared)");
+DEFINE_string(prepared, "",
+              "prepared stream file (text or audio, datasets/prepared.h) to "
+              "train on its train split and validate on its valid split");
 DEFINE_double(valid_fraction, 0.1,
               "last fraction of the file used for validation");
 DEFINE_int64(valid_max_bytes, 65536,
@@ -74,29 +84,67 @@ absl::StatusOr<std::vector<uint8_t>> ReadFile(const std::string& path) {
                               std::istreambuf_iterator<char>());
 }
 
-absl::Status Main() {
-  if (FLAGS_data.empty())
-    return absl::InvalidArgumentError("--data is required");
-  ST_ASSIGN_OR_RETURN(std::vector<uint8_t> text, ReadFile(FLAGS_data));
-  if (!(FLAGS_valid_fraction > 0 && FLAGS_valid_fraction < 1)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--valid_fraction must be in (0, 1), got ", FLAGS_valid_fraction));
+// The training and validation bytes: a text file cut at valid_fraction, or
+// the train/valid splits of a prepared stream file.
+struct Data {
+  std::vector<uint8_t> text;
+  std::unique_ptr<datasets::PreparedFile> file;
+  datasets::PreparedSplit train, valid;
+  bool audio = false;
+};
+
+absl::StatusOr<Data> LoadData() {
+  Data d;
+  if (FLAGS_data.empty() == FLAGS_prepared.empty()) {
+    return absl::InvalidArgumentError(
+        "give exactly one of --data (a text file) and --prepared (a prepared "
+        "stream file)");
   }
-  const size_t split =
-      static_cast<size_t>(text.size() * (1 - FLAGS_valid_fraction));
-  absl::Span<const uint8_t> train(text.data(), split);
-  absl::Span<const uint8_t> valid(text.data() + split, text.size() - split);
+  if (!FLAGS_prepared.empty()) {
+    ST_ASSIGN_OR_RETURN(d.file, datasets::PreparedFile::Open(FLAGS_prepared));
+    if (!d.file->header().is_stream()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--prepared=", FLAGS_prepared,
+                       " holds images; this binary trains "
+                       "on streams (text, audio)"));
+    }
+    d.audio = d.file->header().kind == datasets::Kind::kAudio;
+    d.train = d.file->split(datasets::Split::kTrain);
+    d.valid = d.file->split(datasets::Split::kValid);
+  } else {
+    ST_ASSIGN_OR_RETURN(d.text, ReadFile(FLAGS_data));
+    if (!(FLAGS_valid_fraction > 0 && FLAGS_valid_fraction < 1)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--valid_fraction must be in (0, 1), got ", FLAGS_valid_fraction));
+    }
+    const size_t cut =
+        static_cast<size_t>(d.text.size() * (1 - FLAGS_valid_fraction));
+    d.train.name = FLAGS_data + ":train";
+    d.train.data = absl::MakeConstSpan(d.text.data(), cut);
+    d.valid.name = FLAGS_data + ":valid";
+    d.valid.data =
+        absl::MakeConstSpan(d.text.data() + cut, d.text.size() - cut);
+  }
   if (FLAGS_valid_max_bytes > 0 &&
-      valid.size() > size_t(FLAGS_valid_max_bytes)) {
-    valid = valid.subspan(0, FLAGS_valid_max_bytes);
+      d.valid.data.size() > size_t(FLAGS_valid_max_bytes)) {
+    d.valid.data = d.valid.data.subspan(0, FLAGS_valid_max_bytes);
   }
-  if (train.size() <= size_t(FLAGS_context) ||
-      valid.size() <= size_t(FLAGS_context)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--data=", FLAGS_data, " has ", text.size(), " bytes: too few for ",
-        "training and validation splits longer than --context=",
-        FLAGS_context));
+  if (d.train.data.size() <= size_t(FLAGS_context) ||
+      d.valid.data.size() <= size_t(FLAGS_context)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(d.train.name, " and ", d.valid.name, " (",
+                     d.train.data.size(), " and ", d.valid.data.size(),
+                     " bytes) must each be longer than "
+                     "--context=",
+                     FLAGS_context));
   }
+  return d;
+}
+
+absl::Status Main() {
+  ST_ASSIGN_OR_RETURN(Data data, LoadData());
+  const absl::Span<const uint8_t> train = data.train.data;
+  const absl::Span<const uint8_t> valid = data.valid.data;
 
   model::ModelConfig mc;
   mc.n_layer = FLAGS_n_layer;
@@ -149,18 +197,33 @@ absl::Status Main() {
                "data %s: %zu train + %zu validation bytes; model %zu "
                "parameters; activations %.2f MiB stored, %.2f MiB with "
                "recompute (%s); %d threads\n",
-               FLAGS_data.c_str(), train.size(), valid.size(),
+               data.train.name.c_str(), train.size(), valid.size(),
                model->params().size(), stored_mib, recompute_mib,
                FLAGS_recompute ? "on" : "off", NumThreads());
-  RandomWindowSource source(train, model->context(), FLAGS_seed);
-  const int eval_batch = FLAGS_batch;
+  // Training batches: random windows of the bytes in memory, or the
+  // datasets' Batcher (prefetching) over a prepared file.
+  std::unique_ptr<BatchSource> source;
+  std::unique_ptr<datasets::Batcher> batcher;
+  if (data.file) {
+    datasets::BatcherOptions options;
+    options.context = model->context();
+    options.batch = micro;
+    options.seed = FLAGS_seed;
+    ST_ASSIGN_OR_RETURN(batcher,
+                        datasets::Batcher::Create(data.train, options));
+    source = std::make_unique<BatcherSource>(batcher.get());
+  } else {
+    source = std::make_unique<RandomWindowSource>(train, model->context(),
+                                                  FLAGS_seed);
+  }
+  const int eval_batch = micro;
   Evaluator evaluator = [&](Trainable& m) -> absl::StatusOr<double> {
     ST_ASSIGN_OR_RETURN(
         eval::EvalResult r,
-        eval::EvaluateBytes(m, valid, eval_batch, FLAGS_eval_min_context));
+        eval::EvaluateSplit(m, data.valid, eval_batch, FLAGS_eval_min_context));
     return r.bits_per_byte;
   };
-  Trainer trainer(model.get(), &source, tc, evaluator);
+  Trainer trainer(model.get(), source.get(), tc, evaluator);
   ST_ASSIGN_OR_RETURN(TrainResult result, trainer.Run());
   if (result.interrupted) return absl::OkStatus();
 
@@ -178,11 +241,18 @@ absl::Status Main() {
     ST_ASSIGN_OR_RETURN(std::vector<uint8_t> sample,
                         model::SampleBytes(model->model(), {'\n'}, count,
                                            FLAGS_temperature, FLAGS_seed));
-    std::printf("sample: %s\n",
-                std::string(sample.begin(), sample.end()).c_str());
-    if (!FLAGS_run_dir.empty()) {
-      ST_RETURN_IF_ERROR(
-          eval::WriteTextSample(FLAGS_run_dir + "/sample.txt", sample));
+    if (data.audio) {
+      if (!FLAGS_run_dir.empty()) {
+        ST_RETURN_IF_ERROR(
+            eval::WriteAudioSample(FLAGS_run_dir + "/sample.wav", sample));
+      }
+    } else {
+      std::printf("sample: %s\n",
+                  std::string(sample.begin(), sample.end()).c_str());
+      if (!FLAGS_run_dir.empty()) {
+        ST_RETURN_IF_ERROR(
+            eval::WriteTextSample(FLAGS_run_dir + "/sample.txt", sample));
+      }
     }
   }
   return absl::OkStatus();
