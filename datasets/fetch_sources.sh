@@ -68,6 +68,12 @@ for p in "${packages[@]}"; do
     continue
   fi
   version=$(apt-cache policy "$p" | awk '/Candidate:/ {print $2}')
+  if [[ (-z "$version" || "$version" == "(none)") && $(id -u) -eq 0 &&
+        -z "${updated:-}" ]]; then
+    apt-get update -qq  # a fresh machine may have no package lists yet
+    updated=1
+    version=$(apt-cache policy "$p" | awk '/Candidate:/ {print $2}')
+  fi
   if [[ -z "$version" || "$version" == "(none)" ]]; then
     echo "error: package $p is not in the apt archive (run apt-get update?)" >&2
     exit 1
