@@ -22,7 +22,14 @@ namespace {
 
 std::atomic<bool> g_stop_requested{false};
 
-extern "C" void HandleStopSignal(int) { g_stop_requested.store(true); }
+// The first signal asks for a checkpoint and a clean stop; a second one
+// (the user insisting) gets the default action at once.
+extern "C" void HandleStopSignal(int sig) {
+  if (g_stop_requested.exchange(true)) {
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+  }
+}
 
 // Installs the stop handler for SIGINT/SIGTERM and restores the previous
 // handlers when destroyed.
