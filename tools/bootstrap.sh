@@ -3,9 +3,12 @@
 # when all is in place, one clear line on failure.
 #
 # Usage: tools/bootstrap.sh [--data]
-#   --data  also fetch the Debian packages the stand-in corpora are built from
-#           and prepare the text stand-in (datasets/fetch_sources.sh,
-#           bazel run //datasets:prepare) if it is not there yet.
+#   --data  also fetch the Debian packages the text stand-in is built from
+#           (datasets/fetch_sources.sh text, into data/cache) and prepare it
+#           (bazel run -c opt //datasets:prepare -- --dataset=text, into
+#           data/text/text.stp) if it is not there yet. The image and audio
+#           stand-ins: datasets/fetch_sources.sh images|audio, then
+#           --dataset=images|audio.
 #
 # Versions: each package's upstream version is checked against the pin below,
 # so every machine builds against the same libraries (Debian 12 "bookworm";
@@ -87,10 +90,12 @@ else
 fi
 
 if [[ "${1:-}" == "--data" ]]; then
-  datasets/fetch_sources.sh --sources-only text >/dev/null ||
+  # The source packages are downloaded and unpacked (not installed) here.
+  export ST_DATA_DIR="${ST_DATA_DIR:-$PWD/data/cache}"
+  datasets/fetch_sources.sh text >/dev/null ||
     fail "datasets/fetch_sources.sh text failed"
   if [[ ! -f data/text/text.stp ]]; then
     bazel run -c opt //datasets:prepare -- --dataset=text >/dev/null 2>&1 ||
-      fail "bazel run //datasets:prepare -- --dataset=text failed"
+      fail "bazel run -c opt //datasets:prepare -- --dataset=text failed"
   fi
 fi
