@@ -14,7 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "datasets/batcher.h"
 #include "datasets/prepared.h"
 #include "eval/bits_per_byte.h"
@@ -68,6 +70,9 @@ DEFINE_double(clip, 1.0, "global gradient norm limit");
 DEFINE_uint64(seed, 1, "data order and dropout seed");
 DEFINE_int64(eval_interval, 100, "steps between validation evaluations");
 DEFINE_int32(eval_min_context, 0, "minimum context for evaluation windows");
+DEFINE_string(min_contexts, "",
+              "comma-separated minimum contexts to evaluate the final model "
+              "at (the paper's Table 3 mode), e.g. 0,64,112");
 DEFINE_int64(checkpoint_interval, 50, "steps between checkpoints");
 DEFINE_int64(log_interval, 10, "steps between progress lines");
 DEFINE_int32(sample_bytes, 200, "bytes to sample at the end (0: none)");
@@ -227,14 +232,35 @@ absl::Status Main() {
   ST_ASSIGN_OR_RETURN(TrainResult result, trainer.Run());
   if (result.interrupted) return absl::OkStatus();
 
-  const float last_loss =
-      result.steps.empty() ? 0.0f : result.steps.back().loss;
-  std::printf(
-      "final step %ld: train loss %.9g nats; validation %.4f bits/byte; %.0f "
-      "tokens/s\n",
-      static_cast<long>(result.end_step), last_loss,
-      result.evals.empty() ? 0.0 : result.evals.back().bits_per_byte,
-      result.tokens_per_second);
+  const double valid_bpb =
+      result.evals.empty() ? 0.0 : result.evals.back().bits_per_byte;
+  if (result.steps.empty()) {
+    std::printf(
+        "final step %ld (the run was already complete); validation "
+        "%.4f bits/byte\n",
+        static_cast<long>(result.end_step), valid_bpb);
+  } else {
+    std::printf(
+        "final step %ld: train loss %.9g nats; validation %.4f bits/byte; "
+        "%.0f tokens/s\n",
+        static_cast<long>(result.end_step), result.steps.back().loss, valid_bpb,
+        result.tokens_per_second);
+  }
+  if (!FLAGS_min_contexts.empty()) {
+    std::printf("minimum context | validation bits/byte | scored bytes\n");
+    for (absl::string_view field : absl::StrSplit(FLAGS_min_contexts, ',')) {
+      int m = 0;
+      if (!absl::SimpleAtoi(field, &m)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--min_contexts: '", field, "' is not an integer"));
+      }
+      ST_ASSIGN_OR_RETURN(
+          eval::EvalResult r,
+          eval::EvaluateSplit(*model, data.valid, eval_batch, m));
+      std::printf("%15d | %20.4f | %ld\n", m, r.bits_per_byte,
+                  static_cast<long>(r.scored));
+    }
+  }
   if (FLAGS_sample_bytes > 0) {
     const int64_t count =
         std::min<int64_t>(FLAGS_sample_bytes, model->context());
