@@ -5,6 +5,9 @@
 #
 #   sparse_transformer/train/kill_resume_check.sh [DATA_FILE]
 #
+# DATA_FILE: a text file (default the GPL-3 text), or a prepared stream file
+# (*.stp, e.g. data/text/text.stp), which trains through the datasets' Batcher.
+#
 # Environment: BAZEL_OUTPUT_BASE (default /root/.cache/bazel_train),
 # WORK (scratch folder, default a fresh mktemp -d).
 set -euo pipefail
@@ -16,7 +19,8 @@ bazel --output_base="$OUTPUT_BASE" build -c opt //sparse_transformer/train:train
 BIN="$OUTPUT_BASE/execroot/sparse_transformer/bazel-out/k8-opt/bin/sparse_transformer/train/train_text"
 STEPS=120
 KILL_AFTER=65  # steps logged before the kill; checkpoints every 25
-FLAGS=(--data="$DATA" --steps=$STEPS --warmup=10 --context=64 --block=16 --stride=16
+if [[ "$DATA" == *.stp ]]; then SOURCE=(--prepared="$DATA" --valid_max_bytes=16384); else SOURCE=(--data="$DATA"); fi
+FLAGS=("${SOURCE[@]}" --steps=$STEPS --warmup=10 --context=64 --block=16 --stride=16
        --c=4 --d_model=32 --batch=8 --dropout=0.1 --eval_interval=60
        --checkpoint_interval=25 --log_interval=20 --sample_bytes=0)
 
