@@ -8,20 +8,26 @@
 # DATA_FILE: a text file (default the GPL-3 text), or a prepared stream file
 # (*.stp, e.g. data/text/text.stp), which trains through the datasets' Batcher.
 #
-# Environment: BAZEL_OUTPUT_BASE (default /root/.cache/bazel_train),
-# WORK (scratch folder, default a fresh mktemp -d).
+# Environment: TRAIN_TEXT (a built train_text; default: build it with
+# BAZEL_OUTPUT_BASE, default /root/.cache/bazel_train), WORK (scratch folder,
+# default a fresh mktemp -d), STEPS (120) and KILL_AFTER (65: steps logged
+# before the kill; checkpoints come every 25 steps).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
 DATA=${1:-/usr/share/common-licenses/GPL-3}
-OUTPUT_BASE=${BAZEL_OUTPUT_BASE:-/root/.cache/bazel_train}
-WORK=${WORK:-$(mktemp -d)}
-bazel --output_base="$OUTPUT_BASE" build -c opt //sparse_transformer/train:train_text >/dev/null 2>&1
-BIN="$OUTPUT_BASE/execroot/sparse_transformer/bazel-out/k8-opt/bin/sparse_transformer/train/train_text"
-STEPS=120
-KILL_AFTER=65  # steps logged before the kill; checkpoints every 25
+WORK=${WORK:-$(mktemp -d -p "${TEST_TMPDIR:-/tmp}")}
+STEPS=${STEPS:-120}
+KILL_AFTER=${KILL_AFTER:-65}
+if [[ -n "${TRAIN_TEXT:-}" ]]; then
+  BIN=$(realpath "$TRAIN_TEXT")
+else
+  cd "$(dirname "$0")/../.."
+  OUTPUT_BASE=${BAZEL_OUTPUT_BASE:-/root/.cache/bazel_train}
+  bazel --output_base="$OUTPUT_BASE" build -c opt //sparse_transformer/train:train_text >/dev/null 2>&1
+  BIN="$OUTPUT_BASE/execroot/sparse_transformer/bazel-out/k8-opt/bin/sparse_transformer/train/train_text"
+fi
 if [[ "$DATA" == *.stp ]]; then SOURCE=(--prepared="$DATA" --valid_max_bytes=16384); else SOURCE=(--data="$DATA"); fi
 FLAGS=("${SOURCE[@]}" --steps=$STEPS --warmup=10 --context=64 --block=16 --stride=16
-       --c=4 --d_model=32 --batch=8 --dropout=0.1 --eval_interval=60
+       --c=4 --d_model=32 --batch=8 --dropout=0.1 --eval_interval=$((STEPS / 2))
        --checkpoint_interval=25 --log_interval=20 --sample_bytes=0)
 
 echo "== uninterrupted run"
