@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "eval/report/ablation.h"
 #include "eval/report/metrics_log.h"
+#include "experiments/cli.h"
 #include "experiments/overrides.h"
 #include "experiments/runner.h"
 #include "experiments/spec.h"
@@ -22,24 +23,16 @@
 #include "sparse_transformer/core/status.h"
 
 DEFINE_string(spec, "", "the base experiment spec (text proto)");
-DEFINE_string(vary, "",
-              "path=v1,v2,...: the field to vary and its values, e.g. "
-              "attention.pattern=dense,fixed,strided or attention.stride=64,128");
-DEFINE_string(set, "", "comma-separated path=value overrides for every variant");
-DEFINE_string(out, "", "ablation folder (default runs/ablate-<spec>-<field>-<time>)");
+DEFINE_string(
+    vary, "",
+    "path=v1,v2,...: the field to vary and its values, e.g. "
+    "attention.pattern=dense,fixed,strided or attention.stride=64,128");
+DEFINE_string(set, "",
+              "comma-separated path=value overrides for every variant");
+DEFINE_string(out, "",
+              "ablation folder (default runs/ablate-<spec>-<field>-<time>)");
 
 namespace {
-
-std::string Workspace() {
-  const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY");
-  return ws ? ws : ".";
-}
-
-std::string UserPath(const std::string& path) {
-  const char* wd = std::getenv("BUILD_WORKING_DIRECTORY");
-  if (path.empty() || path[0] == '/' || wd == nullptr) return path;
-  return std::string(wd) + "/" + path;
-}
 
 std::string Timestamp() {
   std::time_t t = std::time(nullptr);
@@ -70,14 +63,10 @@ int main(int argc, char** argv) {
                  FLAGS_vary.c_str());
     return 1;
   }
-  const std::string path = UserPath(FLAGS_spec);
+  const std::string path = st::experiments::UserPath(FLAGS_spec);
   auto base = st::experiments::ParseSpecFile(path);
   st::ExitOnError(base.status());
-  if (!FLAGS_set.empty()) {
-    for (absl::string_view a : absl::StrSplit(FLAGS_set, ',')) {
-      st::ExitOnError(st::experiments::ApplyOverride(std::string(a), &*base));
-    }
-  }
+  st::ExitOnError(st::experiments::ApplyOverrideList(FLAGS_set, &*base));
   // Validate every variant before running any.
   std::vector<st::proto::Experiment> variants;
   for (const std::string& v : values) {
@@ -90,18 +79,20 @@ int main(int argc, char** argv) {
   }
   const std::string folder =
       FLAGS_out.empty()
-          ? absl::StrCat(Workspace(), "/runs/ablate-", base->name(), "-", field,
-                         "-", Timestamp())
-          : UserPath(FLAGS_out);
+          ? absl::StrCat(st::experiments::WorkspaceDir(), "/runs/ablate-",
+                         base->name(), "-", field, "-", Timestamp())
+          : st::experiments::UserPath(FLAGS_out);
   std::vector<st::report::AblationVariant> done;
   for (size_t i = 0; i < variants.size(); ++i) {
     std::fprintf(stderr, "=== variant %zu/%zu: %s=%s\n", i + 1, variants.size(),
                  field.c_str(), values[i].c_str());
     st::experiments::RunOptions options;
-    options.workspace_dir = Workspace();
-    options.run_dir = absl::StrCat(folder, "/", absl::AsciiStrToLower(values[i]));
+    options.workspace_dir = st::experiments::WorkspaceDir();
+    options.run_dir =
+        absl::StrCat(folder, "/", absl::AsciiStrToLower(values[i]));
     std::string run_dir;
-    auto result = st::experiments::RunExperiment(variants[i], options, &run_dir);
+    auto result =
+        st::experiments::RunExperiment(variants[i], options, &run_dir);
     st::ExitOnError(result.status());
     st::report::AblationVariant av;
     av.label = absl::AsciiStrToLower(values[i]);

@@ -43,17 +43,21 @@ std::vector<uint8_t> ReadBytes(const std::string& path) {
 
 // Writes a prepared file with the given split sizes (in bytes) from `bytes`.
 std::string Prepare(const std::string& name, datasets::Kind kind,
-                    std::vector<int64_t> shape, const std::vector<uint8_t>& bytes,
-                    int64_t train, int64_t valid) {
+                    std::vector<int64_t> shape,
+                    const std::vector<uint8_t>& bytes, int64_t train,
+                    int64_t valid) {
   const std::string path = TmpDir() + "/" + name + ".stp";
   auto w = datasets::PreparedWriter::Create(path, kind, shape,
                                             "fixture: experiments/testdata\n");
   EXPECT_TRUE(w.ok()) << w.status();
   absl::Span<const uint8_t> all(bytes);
-  EXPECT_TRUE((*w)->Append(datasets::Split::kTrain, all.subspan(0, train)).ok());
-  EXPECT_TRUE((*w)->Append(datasets::Split::kValid, all.subspan(train, valid)).ok());
+  EXPECT_TRUE(
+      (*w)->Append(datasets::Split::kTrain, all.subspan(0, train)).ok());
+  EXPECT_TRUE(
+      (*w)->Append(datasets::Split::kValid, all.subspan(train, valid)).ok());
   // The test split repeats the validation split: the tiny runs report valid.
-  EXPECT_TRUE((*w)->Append(datasets::Split::kTest, all.subspan(train, valid)).ok());
+  EXPECT_TRUE(
+      (*w)->Append(datasets::Split::kTest, all.subspan(train, valid)).ok());
   EXPECT_TRUE((*w)->Finish().ok());
   return path;
 }
@@ -75,15 +79,15 @@ std::map<std::string, double> ReadGolden() {
 TEST(GoldenTest, CpuTinySpecsMeetTheirGoldenMetrics) {
   const std::map<std::string, double> golden = ReadGolden();
   ASSERT_FALSE(golden.empty()) << "experiments/results/golden_cpu_tiny.tsv";
-  const std::string text = Prepare("text", datasets::Kind::kText, {1},
-                                   ReadBytes("experiments/testdata/text.bin"),
-                                   28000, 9847);
+  const std::string text =
+      Prepare("text", datasets::Kind::kText, {1},
+              ReadBytes("experiments/testdata/text.bin"), 28000, 9847);
   const std::string images = Prepare(
       "images", datasets::Kind::kImage, {32, 32, 3},
       ReadBytes("experiments/testdata/images32.bin"), 24 * 3072, 8 * 3072);
-  const std::string audio = Prepare("audio", datasets::Kind::kAudio, {1},
-                                    ReadBytes("experiments/testdata/audio.bin"),
-                                    49152, 16384);
+  const std::string audio =
+      Prepare("audio", datasets::Kind::kAudio, {1},
+              ReadBytes("experiments/testdata/audio.bin"), 49152, 16384);
   DIR* d = opendir("experiments/specs");
   ASSERT_NE(d, nullptr);
   int checked = 0;

@@ -75,10 +75,9 @@ absl::StatusOr<Plan> MakePlan(const proto::Experiment& spec) {
   // Stored activations per token and layer (fp32 values): with recompute only
   // the residual stream (d); without it the LN outputs, q, k, v, attention
   // output and lse, and the FF input/hidden/output.
-  const int64_t per_token = t.recompute()
-                                ? d
-                                : 2 * d + 2 * dqk + 2 * d + m.n_head() +
-                                      2 * d + 2 * f + d;
+  const int64_t per_token =
+      t.recompute() ? d
+                    : 2 * d + 2 * dqk + 2 * d + m.n_head() + 2 * d + 2 * f + d;
   const int64_t bytes_per_value =
       t.precision() == proto::TrainingSpec::FP32 ? 4 : 2;
   plan.bytes_activations =
@@ -91,15 +90,16 @@ absl::StatusOr<Plan> MakePlan(const proto::Experiment& spec) {
   if (pc.kind == attention::PatternKind::kLocal) {
     estimate = nb * (pc.stride / pc.block + 1) * pc.heads;
   } else if (pc.kind == attention::PatternKind::kStrided) {
-    estimate = nb * (2 * pc.stride / pc.block + nb / (n / pc.stride) + 2) *
-               pc.heads;
+    estimate =
+        nb * (2 * pc.stride / pc.block + nb / (n / pc.stride) + 2) * pc.heads;
   } else if (pc.kind == attention::PatternKind::kFixed) {
     estimate = nb * (pc.stride / pc.block + nb * pc.c / pc.stride / 2.0 + 1) *
                pc.heads;
   }
   if (estimate > kMaxPlannedBlocks) {
     plan.layers_note = absl::StrFormat(
-        "about %.3g live blocks per layer: too many to count in a plan", estimate);
+        "about %.3g live blocks per layer: too many to count in a plan",
+        estimate);
     return plan;
   }
   std::map<int, LayerPlan> distinct;  // layer % period -> counts
@@ -125,11 +125,10 @@ std::string FormatPlan(const proto::Experiment& spec, const Plan& plan) {
   const auto& m = spec.model();
   const auto& a = m.attention();
   std::string out = absl::StrFormat(
-      "experiment %s: %d layers, d=%d, %d heads, ff x%g, qk x%g\n",
-      spec.name(), m.n_layer(), m.d_model(), m.n_head(), m.ff_multiple(),
-      m.qk_ratio());
-  absl::StrAppendFormat(
-      &out, "  attention: %s", proto::AttentionSpec::Pattern_Name(a.pattern()));
+      "experiment %s: %d layers, d=%d, %d heads, ff x%g, qk x%g\n", spec.name(),
+      m.n_layer(), m.d_model(), m.n_head(), m.ff_multiple(), m.qk_ratio());
+  absl::StrAppendFormat(&out, "  attention: %s",
+                        proto::AttentionSpec::Pattern_Name(a.pattern()));
   if (a.pattern() != proto::AttentionSpec::DENSE) {
     absl::StrAppendFormat(&out, " stride=%d", a.stride());
   }
@@ -139,14 +138,14 @@ std::string FormatPlan(const proto::Experiment& spec, const Plan& plan) {
   absl::StrAppendFormat(&out, " block=%d heads=%s part=%s\n", a.block_size(),
                         proto::AttentionSpec::HeadMode_Name(a.head_mode()),
                         proto::AttentionSpec::Part_Name(a.part()));
-  absl::StrAppendFormat(&out, "  data: %s, context %d, %s\n",
-                        proto::DataSpec::Dataset_Name(spec.data().dataset()),
-                        spec.data().context(),
-                        spec.data().path().empty() ? "(no path)"
-                                                   : spec.data().path());
-  absl::StrAppendFormat(&out, "  parameters: %d (%.1fM; %.1fM without embeddings)",
-                        plan.params, plan.params / 1e6,
-                        plan.params_non_embedding / 1e6);
+  absl::StrAppendFormat(
+      &out, "  data: %s, context %d, %s\n",
+      proto::DataSpec::Dataset_Name(spec.data().dataset()),
+      spec.data().context(),
+      spec.data().path().empty() ? "(no path)" : spec.data().path());
+  absl::StrAppendFormat(
+      &out, "  parameters: %d (%.1fM; %.1fM without embeddings)", plan.params,
+      plan.params / 1e6, plan.params_non_embedding / 1e6);
   if (spec.paper().params() > 0) {
     absl::StrAppendFormat(&out, "; paper: %.0fM", spec.paper().params() / 1e6);
   }
@@ -156,7 +155,8 @@ std::string FormatPlan(const proto::Experiment& spec, const Plan& plan) {
   } else {
     out += "  attention density per layer (live pairs / dense causal pairs):\n";
     for (const LayerPlan& lp : plan.layers) {
-      absl::StrAppendFormat(&out, "    layer %3d: %10d live blocks, density %.4f\n",
+      absl::StrAppendFormat(&out,
+                            "    layer %3d: %10d live blocks, density %.4f\n",
                             lp.layer, lp.live_blocks, lp.density);
     }
   }

@@ -19,7 +19,7 @@ struct LayerPlan {
 };
 
 struct Plan {
-  int64_t params = 0;             // every trainable parameter
+  int64_t params = 0;  // every trainable parameter
   int64_t params_non_embedding = 0;
   std::vector<LayerPlan> layers;  // empty when the layout is too large to count
   std::string layers_note;        // why `layers` is empty, if it is

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
+#include "experiments/cli.h"
 #include "experiments/overrides.h"
 #include "experiments/plan.h"
 #include "experiments/runner.h"
@@ -29,22 +30,6 @@ DEFINE_string(run_dir, "", "run folder (default: runs/<spec>-<UTC time>)");
 DEFINE_bool(resume, false, "continue the run in --run_dir from its checkpoint");
 DEFINE_int32(log_interval, 10, "progress line every this many steps");
 
-namespace {
-
-// `bazel run` starts in the runfiles tree; relative paths are the user's.
-std::string Workspace() {
-  const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY");
-  return ws ? ws : ".";
-}
-
-std::string UserPath(const std::string& path) {
-  const char* wd = std::getenv("BUILD_WORKING_DIRECTORY");
-  if (path.empty() || path[0] == '/' || wd == nullptr) return path;
-  return std::string(wd) + "/" + path;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   gflags::SetUsageMessage("run an experiment spec: --spec=<file.pbtxt>");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
@@ -56,14 +41,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: --resume needs --run_dir=<run folder>\n");
     return 1;
   }
-  const std::string path = UserPath(FLAGS_spec);
+  const std::string path = st::experiments::UserPath(FLAGS_spec);
   auto spec = st::experiments::ParseSpecFile(path);
   st::ExitOnError(spec.status());
-  if (!FLAGS_set.empty()) {
-    for (absl::string_view a : absl::StrSplit(FLAGS_set, ',')) {
-      st::ExitOnError(st::experiments::ApplyOverride(std::string(a), &*spec));
-    }
-  }
+  st::ExitOnError(st::experiments::ApplyOverrideList(FLAGS_set, &*spec));
   st::ExitOnError(st::experiments::ValidateSpec(path, *spec));
   auto plan = st::experiments::MakePlan(*spec);
   st::ExitOnError(plan.status());
@@ -72,9 +53,9 @@ int main(int argc, char** argv) {
   if (FLAGS_plan_only) return 0;
 
   st::experiments::RunOptions options;
-  options.workspace_dir = Workspace();
+  options.workspace_dir = st::experiments::WorkspaceDir();
   options.runs_root = options.workspace_dir + "/runs";
-  options.run_dir = UserPath(FLAGS_run_dir);
+  options.run_dir = st::experiments::UserPath(FLAGS_run_dir);
   options.resume = FLAGS_resume;
   options.log_interval = FLAGS_log_interval;
   std::string run_dir;

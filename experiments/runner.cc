@@ -112,7 +112,6 @@ std::string Sha256Hex(const std::string& text) {
   return out;
 }
 
-
 std::string GitCommit(const std::string& workspace) {
   std::string cmd = absl::StrCat("git -C '", workspace,
                                  "' rev-parse --short=12 HEAD 2>/dev/null");
@@ -212,7 +211,8 @@ absl::StatusOr<eval::EvalResult> EvaluateSplit(
   // Images: whole examples, inputs shifted right behind the start byte.
   const int64_t n = split.example_bytes;
   int64_t examples = split.num_examples();
-  if (max_bytes > 0) examples = std::min<int64_t>(examples, std::max<int64_t>(1, max_bytes / n));
+  if (max_bytes > 0)
+    examples = std::min<int64_t>(examples, std::max<int64_t>(1, max_bytes / n));
   int64_t next = 0;
   auto fill = [&](uint8_t* inputs, uint8_t* targets, int32_t* score_from) {
     int rows = 0;
@@ -255,28 +255,31 @@ absl::StatusOr<RunResult> RunExperiment(const Experiment& spec,
   if (!file_or.ok()) {
     return absl::Status(
         file_or.status().code(),
-        absl::StrCat(file_or.status().message(),
-                     IsStandIn(spec.data().dataset())
-                         ? " (build it with `bazel run -c opt //datasets:prepare "
-                           "-- --dataset=...`, see datasets/)"
-                         : ""));
+        absl::StrCat(
+            file_or.status().message(),
+            IsStandIn(spec.data().dataset())
+                ? " (build it with `bazel run -c opt //datasets:prepare "
+                  "-- --dataset=...`, see datasets/)"
+                : ""));
   }
   std::unique_ptr<datasets::PreparedFile> file = std::move(*file_or);
   const datasets::PreparedHeader& header = file->header();
   if (header.kind != ExpectedKind(spec.data().dataset())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        data_path, ": holds ", datasets::KindName(header.kind),
-        " data but data.dataset is ",
-        DataSpec::Dataset_Name(spec.data().dataset())));
+    return absl::InvalidArgumentError(
+        absl::StrCat(data_path, ": holds ", datasets::KindName(header.kind),
+                     " data but data.dataset is ",
+                     DataSpec::Dataset_Name(spec.data().dataset())));
   }
   const int64_t n = spec.data().context();
   if (!header.is_stream() && header.example_bytes() != n) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        data_path, ": examples are ", header.example_bytes(),
-        " bytes but data.context is ", n));
+    return absl::InvalidArgumentError(
+        absl::StrCat(data_path, ": examples are ", header.example_bytes(),
+                     " bytes but data.context is ", n));
   }
-  const datasets::PreparedSplit train_split = file->split(datasets::Split::kTrain);
-  const datasets::PreparedSplit valid_split = file->split(datasets::Split::kValid);
+  const datasets::PreparedSplit train_split =
+      file->split(datasets::Split::kTrain);
+  const datasets::PreparedSplit valid_split =
+      file->split(datasets::Split::kValid);
   const datasets::PreparedSplit final_split =
       file->split(spec.evaluation().split() == proto::EvaluationSpec::TEST
                       ? datasets::Split::kTest
@@ -298,8 +301,8 @@ absl::StatusOr<RunResult> RunExperiment(const Experiment& spec,
   const proto::TrainingSpec& t = spec.training();
   train::TrainConfig tc;
   tc.batch = t.batch_size();
-  const int micro = t.micro_batch_size() > 0 ? t.micro_batch_size()
-                                             : t.batch_size();
+  const int micro =
+      t.micro_batch_size() > 0 ? t.micro_batch_size() : t.batch_size();
   tc.micro_batches = t.batch_size() / micro;
   if (t.has_steps()) {
     tc.steps = t.steps();
@@ -310,7 +313,8 @@ absl::StatusOr<RunResult> RunExperiment(const Experiment& spec,
   }
   tc.lr = t.learning_rate();
   // A run shorter than the warmup warms up over all but its last step.
-  tc.warmup = std::max<int64_t>(0, std::min<int64_t>(t.warmup_steps(), tc.steps - 1));
+  tc.warmup =
+      std::max<int64_t>(0, std::min<int64_t>(t.warmup_steps(), tc.steps - 1));
   tc.adam.beta1 = t.adam().beta1();
   tc.adam.beta2 = t.adam().beta2();
   tc.adam.eps = t.adam().epsilon();
@@ -348,8 +352,8 @@ absl::StatusOr<RunResult> RunExperiment(const Experiment& spec,
   const int64_t max_bytes = spec.evaluation().max_bytes();
   train::Evaluator evaluator =
       [&](train::Trainable& m) -> absl::StatusOr<double> {
-    ST_ASSIGN_OR_RETURN(auto r, EvaluateSplit(m, valid_split, max_bytes,
-                                              eval_batch, 0));
+    ST_ASSIGN_OR_RETURN(
+        auto r, EvaluateSplit(m, valid_split, max_bytes, eval_batch, 0));
     return r.bits_per_byte;
   };
   if (!options.quiet) {
@@ -367,13 +371,15 @@ absl::StatusOr<RunResult> RunExperiment(const Experiment& spec,
                              std::chrono::steady_clock::now() - wall_start)
                              .count();
   ST_ASSIGN_OR_RETURN(auto events, report::EventWriter::Create(run_dir));
-  ST_ASSIGN_OR_RETURN(auto metrics, report::MetricsLog::Open(
-                                        run_dir + "/" + report::kMetricsCsvName));
+  ST_ASSIGN_OR_RETURN(
+      auto metrics,
+      report::MetricsLog::Open(run_dir + "/" + report::kMetricsCsvName));
   for (const train::StepRecord& r : tr.steps) {
     const double bpb = r.loss / M_LN2;
     ST_RETURN_IF_ERROR(metrics->Append(r.step + 1, elapsed, report::kSplitTrain,
                                        report::kMetricBpb, bpb));
-    ST_RETURN_IF_ERROR(events->AddScalar("train/bits_per_byte", r.step + 1, bpb));
+    ST_RETURN_IF_ERROR(
+        events->AddScalar("train/bits_per_byte", r.step + 1, bpb));
   }
   for (const train::EvalRecord& e : tr.evals) {
     ST_RETURN_IF_ERROR(metrics->Append(e.step, elapsed, report::kSplitValid,
@@ -381,16 +387,16 @@ absl::StatusOr<RunResult> RunExperiment(const Experiment& spec,
     ST_RETURN_IF_ERROR(
         events->AddScalar("valid/bits_per_byte", e.step, e.bits_per_byte));
   }
-  ST_RETURN_IF_ERROR(report::WriteRunCurves(
-      metrics->path(), run_dir + "/curves.png",
-      absl::StrCat(spec.name(), ": bits per byte")));
+  ST_RETURN_IF_ERROR(
+      report::WriteRunCurves(metrics->path(), run_dir + "/curves.png",
+                             absl::StrCat(spec.name(), ": bits per byte")));
 
   RunResult result;
   result.set_spec_name(spec.name());
   result.set_spec_hash(Sha256Hex(spec_text));
   result.set_git_commit(GitCommit(options.workspace_dir));
-  result.set_device(absl::StrCat("cpu: ", std::thread::hardware_concurrency(),
-                                 " threads"));
+  result.set_device(
+      absl::StrCat("cpu: ", std::thread::hardware_concurrency(), " threads"));
   result.set_seed(t.seed());
   result.set_date(UtcNow("%Y-%m-%dT%H:%M:%SZ"));
   *result.mutable_spec() = spec;
@@ -416,17 +422,17 @@ absl::StatusOr<RunResult> RunExperiment(const Experiment& spec,
   }
   if (tr.interrupted) {
     if (!options.quiet) {
-      std::fprintf(stderr, "stopped at step %ld; resume with --resume --run_dir=%s\n",
+      std::fprintf(stderr,
+                   "stopped at step %ld; resume with --resume --run_dir=%s\n",
                    static_cast<long>(tr.end_step), run_dir.c_str());
     }
-    return absl::CancelledError(
-        absl::StrCat("interrupted at step ", tr.end_step, "; checkpoint in ",
-                     run_dir));
+    return absl::CancelledError(absl::StrCat(
+        "interrupted at step ", tr.end_step, "; checkpoint in ", run_dir));
   }
 
   // ---- Final evaluation (and Table 3's minimum-context mode).
   ST_ASSIGN_OR_RETURN(auto final_eval, EvaluateSplit(*model, final_split,
-                                                      max_bytes, eval_batch, 0));
+                                                     max_bytes, eval_batch, 0));
   if (spec.evaluation().split() == proto::EvaluationSpec::TEST) {
     result.set_test_bpb(final_eval.bits_per_byte);
   } else {
@@ -471,9 +477,9 @@ absl::StatusOr<RunResult> RunExperiment(const Experiment& spec,
     const std::string base = absl::StrCat(run_dir, "/samples/sample_", k);
     const EmbeddingSpec& e = spec.model().embedding();
     if (e.has_image() && static_cast<int64_t>(bytes.size()) == n) {
-      ST_RETURN_IF_ERROR(eval::WriteImageSample(
-          base + ".png", bytes, e.image().height(), e.image().width(),
-          e.image().channels()));
+      ST_RETURN_IF_ERROR(
+          eval::WriteImageSample(base + ".png", bytes, e.image().height(),
+                                 e.image().width(), e.image().channels()));
     } else if (e.has_audio()) {
       ST_RETURN_IF_ERROR(eval::WriteAudioSample(base + ".wav", bytes,
                                                 e.audio().sample_rate_hz()));
@@ -491,10 +497,10 @@ absl::StatusOr<RunResult> RunExperiment(const Experiment& spec,
   ST_RETURN_IF_ERROR(WriteFile(run_dir + "/result.pbtxt", result_text));
 
   // ---- Report.
-  const double ours = result.has_test_bpb() ? result.test_bpb()
-                                            : result.valid_bpb();
-  std::string md = absl::StrFormat("# %s\n\n%s\n\n", spec.name(),
-                                   spec.description());
+  const double ours =
+      result.has_test_bpb() ? result.test_bpb() : result.valid_bpb();
+  std::string md =
+      absl::StrFormat("# %s\n\n%s\n\n", spec.name(), spec.description());
   absl::StrAppendFormat(
       &md,
       "| | |\n|---|---|\n| data | %s (%s) |\n| parameters | %d (plan: %d) |\n"
@@ -513,19 +519,23 @@ absl::StatusOr<RunResult> RunExperiment(const Experiment& spec,
       result.git_commit(), result.spec_hash().substr(0, 16));
   const std::string cmp = PaperComparison(spec, ours);
   if (!cmp.empty()) {
-    md += "## Beside the paper\n\n| table | row | paper | ours | scale |\n"
-          "|---|---|---|---|---|\n" + cmp + "\n";
+    md +=
+        "## Beside the paper\n\n| table | row | paper | ours | scale |\n"
+        "|---|---|---|---|---|\n" +
+        cmp + "\n";
   }
   if (result.min_context_size() > 0) {
-    md += "## Minimum context during evaluation\n\n| min context | bits per "
-          "byte |\n|---|---|\n";
+    md +=
+        "## Minimum context during evaluation\n\n| min context | bits per "
+        "byte |\n|---|---|\n";
     for (const auto& r : result.min_context()) {
       absl::StrAppendFormat(&md, "| %d | %.4f |\n", r.min_context(), r.bpb());
     }
     md += "\n";
   }
-  md += "![bits per byte](curves.png)\n\nCurves: `metrics.csv`, TensorBoard "
-        "events in this folder";
+  md +=
+      "![bits per byte](curves.png)\n\nCurves: `metrics.csv`, TensorBoard "
+      "events in this folder";
   md += s.num_samples() > 0 ? "; samples in `samples/`.\n" : ".\n";
   ST_RETURN_IF_ERROR(WriteFile(run_dir + "/report.md", md));
   return result;

@@ -52,8 +52,8 @@ std::string MakePrepared(datasets::Kind kind, std::vector<int64_t> shape,
                          const std::string& name) {
   const std::vector<uint8_t> bytes = Fixture();
   const std::string path = TmpDir() + "/" + name + ".stp";
-  auto w = datasets::PreparedWriter::Create(path, kind, shape,
-                                            "test fixture: experiments/testdata/text.bin\n");
+  auto w = datasets::PreparedWriter::Create(
+      path, kind, shape, "test fixture: experiments/testdata/text.bin\n");
   EXPECT_TRUE(w.ok()) << w.status();
   absl::Span<const uint8_t> all(bytes);
   if (kind == datasets::Kind::kImage) {
@@ -61,10 +61,13 @@ std::string MakePrepared(datasets::Kind kind, std::vector<int64_t> shape,
     EXPECT_GE(static_cast<int64_t>(bytes.size()), 3 * e);
     EXPECT_TRUE((*w)->Append(datasets::Split::kTrain, all.subspan(0, e)).ok());
     EXPECT_TRUE((*w)->Append(datasets::Split::kValid, all.subspan(e, e)).ok());
-    EXPECT_TRUE((*w)->Append(datasets::Split::kTest, all.subspan(2 * e, e)).ok());
+    EXPECT_TRUE(
+        (*w)->Append(datasets::Split::kTest, all.subspan(2 * e, e)).ok());
   } else {
-    EXPECT_TRUE((*w)->Append(datasets::Split::kTrain, all.subspan(0, 28000)).ok());
-    EXPECT_TRUE((*w)->Append(datasets::Split::kValid, all.subspan(28000, 5000)).ok());
+    EXPECT_TRUE(
+        (*w)->Append(datasets::Split::kTrain, all.subspan(0, 28000)).ok());
+    EXPECT_TRUE(
+        (*w)->Append(datasets::Split::kValid, all.subspan(28000, 5000)).ok());
     EXPECT_TRUE((*w)->Append(datasets::Split::kTest, all.subspan(33000)).ok());
   }
   absl::Status s = (*w)->Finish();
@@ -100,9 +103,9 @@ TEST(RunnerTest, TinySpecRunsEndToEndAndResumes) {
   EXPECT_GT(result->valid_bpb(), 0.5);
   EXPECT_LT(result->valid_bpb(), 9.0);  // ~8 = uniform at the start
   EXPECT_EQ(result->spec_hash().size(), 64u);
-  for (const char* f : {"spec.pbtxt", "checkpoint.bin", "log.tsv", "metrics.csv",
-                        "result.pbtxt", "report.md", "curves.png",
-                        "samples/sample_0.txt"}) {
+  for (const char* f :
+       {"spec.pbtxt", "checkpoint.bin", "log.tsv", "metrics.csv",
+        "result.pbtxt", "report.md", "curves.png", "samples/sample_0.txt"}) {
     EXPECT_TRUE(Exists(run_dir + "/" + f)) << f;
   }
   bool events = false;
@@ -117,8 +120,10 @@ TEST(RunnerTest, TinySpecRunsEndToEndAndResumes) {
   EXPECT_THAT(report, HasSubstr("Beside the paper"));
   EXPECT_THAT(report, HasSubstr("Sparse Transformer (Fixed)"));
   const std::string metrics = ReadAll(run_dir + "/metrics.csv");
-  EXPECT_THAT(metrics, testing::ContainsRegex("\n6,[0-9.e+-]+,train,bits_per_byte,"));
-  EXPECT_THAT(metrics, testing::ContainsRegex("\n3,[0-9.e+-]+,valid,bits_per_byte,"));
+  EXPECT_THAT(metrics,
+              testing::ContainsRegex("\n6,[0-9.e+-]+,train,bits_per_byte,"));
+  EXPECT_THAT(metrics,
+              testing::ContainsRegex("\n3,[0-9.e+-]+,valid,bits_per_byte,"));
 
   // Resume: the same folder, two more steps.
   Set(&*spec, "training.steps=8");
@@ -212,13 +217,13 @@ TEST(RunnerTest, EverySpecRunsOneShrunkStep) {
       if (e->has_audio() && e->audio().row_width() > 0) {
         e->mutable_audio()->set_row_width(l);
       }
-      const int64_t n =
-          att->pattern() == proto::AttentionSpec::STRIDED ? int64_t{l} * block
-                                                          : 2 * l;
+      const int64_t n = att->pattern() == proto::AttentionSpec::STRIDED
+                            ? int64_t{l} * block
+                            : 2 * l;
       spec->mutable_data()->set_context(n);
       spec->mutable_data()->set_path(MakePrepared(
-          e->has_audio() ? datasets::Kind::kAudio : datasets::Kind::kText,
-          {1}, "stream_" + name));
+          e->has_audio() ? datasets::Kind::kAudio : datasets::Kind::kText, {1},
+          "stream_" + name));
       spec->mutable_evaluation()->set_max_bytes(2 * n + 1);
     }
     absl::Status valid = ValidateSpec(name, *spec);
@@ -229,8 +234,8 @@ TEST(RunnerTest, EverySpecRunsOneShrunkStep) {
     auto result = RunExperiment(*spec, options, nullptr);
     ASSERT_TRUE(result.ok()) << result.status();
     EXPECT_EQ(result->steps(), 1);
-    const double bpb = result->has_test_bpb() ? result->test_bpb()
-                                              : result->valid_bpb();
+    const double bpb =
+        result->has_test_bpb() ? result->test_bpb() : result->valid_bpb();
     EXPECT_TRUE(std::isfinite(bpb));
   }
 }

@@ -54,7 +54,9 @@ class Checker {
   absl::Status status_;
 };
 
-bool IsPowerOfTwoBlock(int b) { return b == 16 || b == 32 || b == 64 || b == 128; }
+bool IsPowerOfTwoBlock(int b) {
+  return b == 16 || b == 32 || b == 64 || b == 128;
+}
 
 void ValidateModel(const Experiment& spec, Checker& c) {
   if (!spec.has_model()) return c.Fail("model", "missing");
@@ -82,8 +84,7 @@ void ValidateModel(const Experiment& spec, Checker& c) {
   c.Require(m.resid_dropout() >= 0 && m.resid_dropout() < 1,
             "model.resid_dropout",
             absl::StrCat("must be in [0, 1), got ", m.resid_dropout()));
-  c.Require(m.embd_dropout() >= 0 && m.embd_dropout() < 1,
-            "model.embd_dropout",
+  c.Require(m.embd_dropout() >= 0 && m.embd_dropout() < 1, "model.embd_dropout",
             absl::StrCat("must be in [0, 1), got ", m.embd_dropout()));
   c.Require(m.vocab_size() == 256, "model.vocab_size",
             absl::StrCat("only byte models (256) are supported, got ",
@@ -93,7 +94,8 @@ void ValidateModel(const Experiment& spec, Checker& c) {
 }
 
 void ValidateAttention(const Experiment& spec, Checker& c) {
-  if (!spec.model().has_attention()) return c.Fail("model.attention", "missing");
+  if (!spec.model().has_attention())
+    return c.Fail("model.attention", "missing");
   const AttentionSpec& a = spec.model().attention();
   const int64_t n = spec.data().context();
   if (a.pattern() == AttentionSpec::PATTERN_UNSPECIFIED) {
@@ -138,8 +140,8 @@ void ValidateAttention(const Experiment& spec, Checker& c) {
     }
   }  // Other patterns ignore c, so an ablation can vary the pattern alone.
   if (a.head_mode() == AttentionSpec::SPLIT && spec.model().n_head() % 2 != 0) {
-    c.Fail("model.attention.head_mode", "SPLIT needs an even model.n_head, got ",
-           spec.model().n_head());
+    c.Fail("model.attention.head_mode",
+           "SPLIT needs an even model.n_head, got ", spec.model().n_head());
   }
 }
 
@@ -166,8 +168,10 @@ void ValidateEmbedding(const Experiment& spec, Checker& c) {
     case EmbeddingSpec::kImage: {
       const auto& im = e.image();
       if (im.height() <= 0 || im.width() <= 0 || im.channels() <= 0) {
-        c.Fail("model.embedding.image", "height, width and channels must be > 0");
-      } else if (static_cast<int64_t>(im.height()) * im.width() * im.channels() !=
+        c.Fail("model.embedding.image",
+               "height, width and channels must be > 0");
+      } else if (static_cast<int64_t>(im.height()) * im.width() *
+                     im.channels() !=
                  n) {
         c.Fail("model.embedding.image", im.height(), "x", im.width(), "x",
                im.channels(), " does not equal data.context ", n);
@@ -196,8 +200,8 @@ void ValidateTraining(const Experiment& spec, Checker& c) {
   const TrainingSpec& t = spec.training();
   c.Require(t.batch_size() > 0, "training.batch_size",
             absl::StrCat("must be > 0, got ", t.batch_size()));
-  const int micro = t.micro_batch_size() > 0 ? t.micro_batch_size()
-                                             : t.batch_size();
+  const int micro =
+      t.micro_batch_size() > 0 ? t.micro_batch_size() : t.batch_size();
   if (t.batch_size() > 0 && t.batch_size() % micro != 0) {
     c.Fail("training.micro_batch_size", micro,
            " does not divide training.batch_size ", t.batch_size());
@@ -251,9 +255,8 @@ absl::StatusOr<Experiment> ParseSpecText(const std::string& path,
   FirstErrorCollector errors;
   parser.RecordErrorsTo(&errors);
   if (!parser.ParseFromString(text, &spec)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ":", errors.error().empty() ? "parse error"
-                                                       : errors.error()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ":", errors.error().empty() ? "parse error" : errors.error()));
   }
   return spec;
 }
@@ -287,7 +290,8 @@ absl::Status ValidateSpec(const std::string& path, const Experiment& spec) {
   ValidateEvaluation(spec, c);
   if (!c.status().ok()) return c.status();
   // Final word from the layout builders themselves (same rules, one source).
-  absl::Status layout = attention::ValidatePatternConfig(PatternConfigFromSpec(spec));
+  absl::Status layout =
+      attention::ValidatePatternConfig(PatternConfigFromSpec(spec));
   if (!layout.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": model.attention: ", layout.message()));

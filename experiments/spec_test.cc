@@ -43,7 +43,9 @@ std::string Replace(std::string s, const std::string& from,
   return s.replace(at, from.size(), to);
 }
 
-TEST(SpecTest, ValidSpecPasses) { EXPECT_TRUE(Check(kValid).ok()) << Check(kValid); }
+TEST(SpecTest, ValidSpecPasses) {
+  EXPECT_TRUE(Check(kValid).ok()) << Check(kValid);
+}
 
 TEST(SpecTest, MissingFileNamesTheFile) {
   auto spec = LoadSpec("/nonexistent/x.pbtxt");
@@ -68,8 +70,9 @@ TEST(SpecTest, UnknownFieldIsNamed) {
 TEST(SpecTest, StrideMustDivideContext) {
   absl::Status s = Check(Replace(kValid, "context: 128", "context: 112"));
   ASSERT_FALSE(s.ok());
-  EXPECT_THAT(s.message(), HasSubstr("bad.pbtxt: model.attention.stride: stride 32 "
-                                     "does not divide data.context 112"));
+  EXPECT_THAT(s.message(),
+              HasSubstr("bad.pbtxt: model.attention.stride: stride 32 "
+                        "does not divide data.context 112"));
 }
 
 TEST(SpecTest, BlockMustDivideStride) {
@@ -91,8 +94,9 @@ TEST(SpecTest, SummaryWidthAtMostStride) {
 TEST(SpecTest, HeadsMustDivideWidth) {
   absl::Status s = Check(Replace(kValid, "n_head: 2", "n_head: 3"));
   ASSERT_FALSE(s.ok());
-  EXPECT_THAT(s.message(),
-              HasSubstr("model.n_head: 3 heads do not divide model.d_model 32"));
+  EXPECT_THAT(
+      s.message(),
+      HasSubstr("model.n_head: 3 heads do not divide model.d_model 32"));
 }
 
 TEST(SpecTest, OtherBadValuesAreNamed) {
@@ -100,7 +104,8 @@ TEST(SpecTest, OtherBadValuesAreNamed) {
     std::string from, to, field;
   };
   const std::vector<Case> cases = {
-      {"pattern: FIXED", "pattern: PATTERN_UNSPECIFIED", "model.attention.pattern"},
+      {"pattern: FIXED", "pattern: PATTERN_UNSPECIFIED",
+       "model.attention.pattern"},
       {"block_size: 16", "block_size: 24", "model.attention.block_size"},
       {"batch_size: 2", "batch_size: 2 micro_batch_size: 3",
        "training.micro_batch_size"},
