@@ -34,22 +34,27 @@ struct LayoutView {
   // Tile lists: the kernels work on tiles of G = 128 / block consecutive
   // blocks (128 rows; G = 1 for block 128). For the query tile t of head h,
   // the union of its blocks' key blocks, ascending, with one mask code per
-  // block of the tile (kAbsent when that block does not use the key block):
+  // block of the tile (kAbsent when that block does not use the key block);
+  // uploaded only when row_merge is set (below):
   //   entries [tile_row_offsets[h*(NT+1)+t], ...[+1]); NT = ceil(NB / G).
   int tile_blocks = 1;                        // G
   int num_tiles = 0;                          // NT
   const int64_t* tile_row_offsets = nullptr;  // [LH*(NT+1)]
   const int32_t* tile_row_cols = nullptr;     // [U] key block
   const int32_t* tile_row_codes = nullptr;    // [U*G] mask code or kAbsent
-  // The same for key tiles over the column CSR: the union of the query blocks
-  // that use any key block of the tile, with the code of (query block, key
-  // block g of the tile).
-  const int64_t* tile_col_offsets = nullptr;  // [LH*(NT+1)]
-  const int32_t* tile_col_rows = nullptr;     // [U'] query block
-  const int32_t* tile_col_codes = nullptr;    // [U'*G]
+  // Work decomposition chosen at upload from the layout's shape:
+  // row_merge: forward and dq CTAs take G query blocks over the merged list
+  //   (when the merge wastes little: the G blocks share most key blocks);
+  //   else one query block per CTA over the row CSR.
+  // col_split: the dk/dv CTA's 8 warps split the key block's column list into
+  //   G parts (long lists, e.g. the fixed pattern's summary columns); else
+  //   one key block of block/16 warps walks its list alone.
+  bool row_merge = false;
+  bool col_split = false;
 };
 
-inline constexpr int kAbsent = -3;  // tile code: this block does not use the entry
+inline constexpr int kAbsent =
+    -3;  // tile code: this block does not use the entry
 inline constexpr int kTileRows = 128;
 
 enum class DType { kBF16, kFP16 };

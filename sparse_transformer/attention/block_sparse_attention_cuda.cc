@@ -35,11 +35,13 @@ struct TileLists {
 TileLists BuildTileLists(const AttentionLayout& layout, int G, bool columns) {
   const int nb = layout.num_blocks();
   const int nt = (nb + G - 1) / G;
-  absl::Span<const int64_t> off = columns ? layout.col_offsets() : layout.row_offsets();
+  absl::Span<const int64_t> off =
+      columns ? layout.col_offsets() : layout.row_offsets();
   absl::Span<const int32_t> masks = layout.row_masks();
   TileLists out;
   out.offsets.reserve(static_cast<size_t>(layout.heads()) * (nt + 1));
-  std::vector<std::pair<int32_t, int32_t>> items;  // (id, g * 2^24 + entry slot)
+  std::vector<std::pair<int32_t, int32_t>>
+      items;  // (id, g * 2^24 + entry slot)
   std::vector<int32_t> item_codes;
   for (int h = 0; h < layout.heads(); ++h) {
     out.offsets.push_back(static_cast<int64_t>(out.ids.size()));
@@ -49,7 +51,8 @@ TileLists BuildTileLists(const AttentionLayout& layout, int G, bool columns) {
       for (int g = 0; g < G && t * G + g < nb; ++g) {
         const int64_t b = static_cast<int64_t>(h) * (nb + 1) + t * G + g;
         for (int64_t e = off[b]; e < off[b + 1]; ++e) {
-          const int32_t id = columns ? layout.col_rows()[e] : layout.row_cols()[e];
+          const int32_t id =
+              columns ? layout.col_rows()[e] : layout.row_cols()[e];
           const int64_t entry = columns ? layout.col_entries()[e] : e;
           items.emplace_back(id, static_cast<int32_t>(item_codes.size()));
           item_codes.push_back(g);
@@ -63,7 +66,8 @@ TileLists BuildTileLists(const AttentionLayout& layout, int G, bool columns) {
           out.codes.insert(out.codes.end(), G, cuda::kAbsent);
         }
         const int32_t slot = items[i].second;
-        out.codes[out.codes.size() - G + item_codes[slot]] = item_codes[slot + 1];
+        out.codes[out.codes.size() - G + item_codes[slot]] =
+            item_codes[slot + 1];
       }
       out.offsets.push_back(static_cast<int64_t>(out.ids.size()));
     }
@@ -79,7 +83,8 @@ DeviceAttentionLayout::~DeviceAttentionLayout() {
 }
 
 absl::StatusOr<std::unique_ptr<DeviceAttentionLayout>>
-DeviceAttentionLayout::Upload(const AttentionLayout& layout) {
+DeviceAttentionLayout::Upload(const AttentionLayout& layout,
+                              const UploadOptions& options) {
   std::unique_ptr<DeviceAttentionLayout> d(new DeviceAttentionLayout());
   auto upload = [&](const void* src, size_t bytes,
                     const char* name) -> absl::StatusOr<void*> {
@@ -114,21 +119,30 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout) {
   ST_UPLOAD(col_rows, layout.col_rows());
   ST_UPLOAD(col_entries, layout.col_entries());
   ST_UPLOAD(mask_words, layout.mask_words());
-  // The kernels' 128-row tiles: G = 128 / block consecutive blocks.
+  // Work decomposition (see LayoutView): merge G = 128 / block query blocks
+  // per CTA when at least 75% of the merged entries are used by each block;
+  // split the dk/dv column lists over 8 warps when they average >= 8 blocks.
   const int G = cuda::kTileRows / layout.block();
   v.tile_blocks = G;
   v.num_tiles = (layout.num_blocks() + G - 1) / G;
-  {
+  if (G > 1) {
     const TileLists rows = BuildTileLists(layout, G, /*columns=*/false);
-    ST_UPLOAD(tile_row_offsets, absl::MakeConstSpan(rows.offsets));
-    ST_UPLOAD(tile_row_cols, absl::MakeConstSpan(rows.ids));
-    ST_UPLOAD(tile_row_codes, absl::MakeConstSpan(rows.codes));
-  }
-  {
-    const TileLists cols = BuildTileLists(layout, G, /*columns=*/true);
-    ST_UPLOAD(tile_col_offsets, absl::MakeConstSpan(cols.offsets));
-    ST_UPLOAD(tile_col_rows, absl::MakeConstSpan(cols.ids));
-    ST_UPLOAD(tile_col_codes, absl::MakeConstSpan(cols.codes));
+    const double used = static_cast<double>(layout.live_blocks());
+    const double merged = static_cast<double>(rows.ids.size()) * G;
+    v.row_merge = merged > 0 && used >= 0.75 * merged;
+    const double mean_col =
+        used / (static_cast<double>(layout.heads()) * layout.num_blocks());
+    v.col_split = mean_col >= 8.0;
+    using Choice = UploadOptions::Choice;
+    if (options.row_merge != Choice::kAuto)
+      v.row_merge = options.row_merge == Choice::kOn;
+    if (options.col_split != Choice::kAuto)
+      v.col_split = options.col_split == Choice::kOn;
+    if (v.row_merge) {
+      ST_UPLOAD(tile_row_offsets, absl::MakeConstSpan(rows.offsets));
+      ST_UPLOAD(tile_row_cols, absl::MakeConstSpan(rows.ids));
+      ST_UPLOAD(tile_row_codes, absl::MakeConstSpan(rows.codes));
+    }
   }
 #undef ST_UPLOAD
   if (layout.has_permutation()) {
@@ -241,7 +255,7 @@ absl::Status NoCuda() {
 DeviceAttentionLayout::~DeviceAttentionLayout() = default;
 
 absl::StatusOr<std::unique_ptr<DeviceAttentionLayout>>
-DeviceAttentionLayout::Upload(const AttentionLayout&) {
+DeviceAttentionLayout::Upload(const AttentionLayout&, const UploadOptions&) {
   return NoCuda();
 }
 

@@ -160,6 +160,26 @@ __device__ __forceinline__ void MmaABt(float (&acc)[NT / 8][4], const uint32_t (
   }
 }
 
+// As MmaABt, with A (16 rows of D at a_rows) also read from smem, one k-step
+// at a time: 12 fewer live registers than holding all of A's fragments.
+template <typename T, int NT, int D>
+__device__ __forceinline__ void MmaABtSmem(float (&acc)[NT / 8][4], const T* a_rows,
+                                           const T* b_rows, int lane) {
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    uint32_t a[4];
+    Ldmatrix4(a, a_rows + (lane % 16) * (D + kPad) + kk * 16 + (lane / 16) * 8);
+#pragma unroll
+    for (int j = 0; j < NT / 16; ++j) {
+      uint32_t r[4];
+      Ldmatrix4(r, b_rows + (j * 16 + (lane / 16) * 8 + (lane % 8)) * (D + kPad) + kk * 16 +
+                       ((lane / 8) % 2) * 8);
+      Ops<T>::mma(acc[2 * j], a, r[0], r[1]);
+      Ops<T>::mma(acc[2 * j + 1], a, r[2], r[3]);
+    }
+  }
+}
+
 // acc[D/8][4] += P(16 x NT, accumulator layout, fp32) * B where B is NT rows
 // of D in smem: the "value" product (P V, dS K, P^T dO, dS^T Q).
 template <typename T, int NT, int D>
@@ -219,20 +239,30 @@ template <int BL>
 constexpr int BwdTile() {
   return BL < 32 ? BL : 32;
 }
-constexpr int kThreads = kTileRows * 2;  // 8 warps, 16 rows each
-// Two CTAs per SM where the registers allow it (K <= 64).
-template <int D>
+// CTAs per SM to ask the register allocator for: 128 registers a thread
+// for K <= 64 (two 256-thread CTAs, or eight 64-thread ones), 255 for K = 128.
+template <int D, int THREADS>
 constexpr int MinBlocks() {
-  return D <= 64 ? 2 : 1;
+  return (D <= 64 ? 512 : 256) / THREADS > 0 ? (D <= 64 ? 512 : 256) / THREADS : 1;
 }
 
+// A query-side work list: for tile t (G consecutive query blocks), entries
+// [offsets[h*(num_tiles+1)+t], ...+1) of key blocks `cols`, with G mask codes
+// per entry. G = 1: the layout's own row CSR.
+struct RowTiles {
+  const int64_t* offsets;
+  const int32_t* cols;
+  const int32_t* codes;
+  int num_tiles;
+};
+
 // The tile's rows in the [N, D] slab (zero-filled past n).
-template <typename T, int D>
+template <typename T, int D, int ROWS, int THREADS>
 __device__ __forceinline__ void LoadTileRows(T* smem, const T* slab, int64_t first, int64_t n,
                                              const int32_t* inv, int tid) {
   constexpr int kChunks = D / 8;
 #pragma unroll
-  for (int i = tid; i < kTileRows * kChunks; i += kThreads) {
+  for (int i = tid; i < ROWS * kChunks; i += THREADS) {
     const int r = i / kChunks;
     const int c = i % kChunks;
     T* dst = smem + r * (D + kPad) + c * 8;
@@ -247,30 +277,31 @@ __device__ __forceinline__ void LoadTileRows(T* smem, const T* slab, int64_t fir
 
 // ---- Forward ---------------------------------------------------------------
 
-template <typename T, int BL, int D>
+template <typename T, int BL, int D, int G>
 constexpr int FwdSmemBytes() {
-  return (kTileRows + 4 * FwdKeyTile<BL>()) * (D + kPad) * static_cast<int>(sizeof(T));
+  return (G * BL + 4 * FwdKeyTile<BL>()) * (D + kPad) * static_cast<int>(sizeof(T));
 }
 
 // q, k, v, out: [B, H, N, D]; lse: [B, H, N]. CTA = one query tile of 128
 // rows (G = 128/BL blocks); walks the union of the tile's key blocks, each warp
 // computing only the entries its own query block uses.
-template <typename T, int BL, int D>
-__global__ void __launch_bounds__(kThreads, MinBlocks<D>())
-    ForwardKernel(LayoutView L, int heads, float scale_log2, const T* __restrict__ q,
+template <typename T, int BL, int D, int G>
+__global__ void __launch_bounds__(G * BL * 2, (MinBlocks<D, G * BL * 2>()))
+    ForwardKernel(LayoutView L, RowTiles tiles, int heads, float scale_log2, const T* __restrict__ q,
                   const T* __restrict__ k, const T* __restrict__ v, T* __restrict__ out,
                   float* __restrict__ lse) {
-  constexpr int G = kTileRows / BL;
+  constexpr int QT = G * BL;  // query rows of the CTA
+  constexpr int kThreads = QT * 2;
   constexpr int BK = FwdKeyTile<BL>();
   constexpr int kSub = BL / BK;
   constexpr int LD = D + kPad;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* qs = reinterpret_cast<T*>(smem_raw);  // [128][LD]
-  T* ks = qs + kTileRows * LD;             // [2][BK][LD]
+  T* ks = qs + QT * LD;                    // [2][BK][LD]
   T* vs = ks + 2 * BK * LD;                // [2][BK][LD]
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
-  const int tile = L.num_tiles - 1 - static_cast<int>(blockIdx.x);  // heavy (late) rows first
+  const int tile = tiles.num_tiles - 1 - static_cast<int>(blockIdx.x);  // heavy (late) rows first
   const int h = blockIdx.y;
   const int lh = h % L.layout_heads;
   const int64_t n = L.n;
@@ -278,23 +309,23 @@ __global__ void __launch_bounds__(kThreads, MinBlocks<D>())
   const T* kg = k + slab * D;
   const T* vg = v + slab * D;
   const int32_t* inv = L.inverse_perm ? L.inverse_perm + lh * n : nullptr;
-  const int64_t* ro = L.tile_row_offsets + static_cast<int64_t>(lh) * (L.num_tiles + 1);
+  const int64_t* ro = tiles.offsets + static_cast<int64_t>(lh) * (tiles.num_tiles + 1);
   const int64_t e0 = ro[tile];
   const int ntiles = static_cast<int>(ro[tile + 1] - e0) * kSub;
   const int gw = (warp * 16) / BL;              // this warp's block in the tile
   const int r0 = (warp * 16) % BL + g;          // this lane's rows in that block: r0, r0 + 8
-  const int64_t first_row = static_cast<int64_t>(tile) * kTileRows;
+  const int64_t first_row = static_cast<int64_t>(tile) * QT;
 
   auto load_kv = [&](int it) {
     const int64_t e = e0 + it / kSub;
     const int64_t first =
-        static_cast<int64_t>(__ldg(L.tile_row_cols + e)) * BL + (it % kSub) * BK;
+        static_cast<int64_t>(__ldg(tiles.cols + e)) * BL + (it % kSub) * BK;
     const int buf = it & 1;
     LoadRows<T, BK, D, kThreads>(ks + buf * BK * LD, kg, first, inv, tid);
     LoadRows<T, BK, D, kThreads>(vs + buf * BK * LD, vg, first, inv, tid);
   };
 
-  LoadTileRows<T, D>(qs, q + slab * D, first_row, n, inv, tid);
+  LoadTileRows<T, D, QT, kThreads>(qs, q + slab * D, first_row, n, inv, tid);
   if (ntiles > 0) load_kv(0);
   CpAsyncCommit();
 
@@ -310,7 +341,7 @@ __global__ void __launch_bounds__(kThreads, MinBlocks<D>())
     __syncthreads();
     if (it == 0) LoadAFrags<D>(qf, qs + warp * 16 * LD, lane);
     const int64_t e = e0 + it / kSub;
-    const int code = __ldg(L.tile_row_codes + e * G + gw);
+    const int code = __ldg(tiles.codes + e * G + gw);
     if (code != kAbsent) {  // warp-uniform
       const T* kb = ks + (it & 1) * BK * LD;
       const T* vb = vs + (it & 1) * BK * LD;
@@ -412,29 +443,30 @@ __global__ void DeltaKernel(int64_t rows, const T* __restrict__ out, const T* __
 
 // ---- Backward: dq pass (CTA per query tile, row tile lists) ----------------
 
-template <typename T, int BL, int D>
+template <typename T, int BL, int D, int G>
 constexpr int DqSmemBytes() {
-  return (2 * kTileRows + 4 * BwdTile<BL>()) * (D + kPad) * static_cast<int>(sizeof(T));
+  return (2 * G * BL + 4 * BwdTile<BL>()) * (D + kPad) * static_cast<int>(sizeof(T));
 }
 
 // dq = scale * sum_j dS_ij k_j, dS = P * (dP - delta), dP = dout V^T.
-template <typename T, int BL, int D>
-__global__ void __launch_bounds__(kThreads, MinBlocks<D>()) BackwardDqKernel(
-    LayoutView L, int heads, float scale_log2, float scale, const T* __restrict__ q,
+template <typename T, int BL, int D, int G>
+__global__ void __launch_bounds__(G * BL * 2, (MinBlocks<D, G * BL * 2>())) BackwardDqKernel(
+    LayoutView L, RowTiles tiles, int heads, float scale_log2, float scale, const T* __restrict__ q,
     const T* __restrict__ k, const T* __restrict__ v, const T* __restrict__ dout,
     const float* __restrict__ lse, const float* __restrict__ delta, T* __restrict__ dq) {
-  constexpr int G = kTileRows / BL;
+  constexpr int QT = G * BL;
+  constexpr int kThreads = QT * 2;
   constexpr int BK = BwdTile<BL>();
   constexpr int kSub = BL / BK;
   constexpr int LD = D + kPad;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* qs = reinterpret_cast<T*>(smem_raw);  // [128][LD]
-  T* dos = qs + kTileRows * LD;            // [128][LD]
-  T* ks = dos + kTileRows * LD;            // [2][BK][LD]
+  T* dos = qs + QT * LD;                   // [QT][LD]
+  T* ks = dos + QT * LD;                   // [2][BK][LD]
   T* vs = ks + 2 * BK * LD;                // [2][BK][LD]
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
-  const int tile = L.num_tiles - 1 - static_cast<int>(blockIdx.x);
+  const int tile = tiles.num_tiles - 1 - static_cast<int>(blockIdx.x);
   const int h = blockIdx.y;
   const int lh = h % L.layout_heads;
   const int64_t n = L.n;
@@ -442,24 +474,24 @@ __global__ void __launch_bounds__(kThreads, MinBlocks<D>()) BackwardDqKernel(
   const T* kg = k + slab * D;
   const T* vg = v + slab * D;
   const int32_t* inv = L.inverse_perm ? L.inverse_perm + lh * n : nullptr;
-  const int64_t* ro = L.tile_row_offsets + static_cast<int64_t>(lh) * (L.num_tiles + 1);
+  const int64_t* ro = tiles.offsets + static_cast<int64_t>(lh) * (tiles.num_tiles + 1);
   const int64_t e0 = ro[tile];
   const int ntiles = static_cast<int>(ro[tile + 1] - e0) * kSub;
   const int gw = (warp * 16) / BL;
   const int r0 = (warp * 16) % BL + g;
-  const int64_t first_row = static_cast<int64_t>(tile) * kTileRows;
+  const int64_t first_row = static_cast<int64_t>(tile) * QT;
 
   auto load_kv = [&](int it) {
     const int64_t e = e0 + it / kSub;
     const int64_t first =
-        static_cast<int64_t>(__ldg(L.tile_row_cols + e)) * BL + (it % kSub) * BK;
+        static_cast<int64_t>(__ldg(tiles.cols + e)) * BL + (it % kSub) * BK;
     const int buf = it & 1;
     LoadRows<T, BK, D, kThreads>(ks + buf * BK * LD, kg, first, inv, tid);
     LoadRows<T, BK, D, kThreads>(vs + buf * BK * LD, vg, first, inv, tid);
   };
 
-  LoadTileRows<T, D>(qs, q + slab * D, first_row, n, inv, tid);
-  LoadTileRows<T, D>(dos, dout + slab * D, first_row, n, inv, tid);
+  LoadTileRows<T, D, QT, kThreads>(qs, q + slab * D, first_row, n, inv, tid);
+  LoadTileRows<T, D, QT, kThreads>(dos, dout + slab * D, first_row, n, inv, tid);
   if (ntiles > 0) load_kv(0);
   CpAsyncCommit();
 
@@ -490,7 +522,7 @@ __global__ void __launch_bounds__(kThreads, MinBlocks<D>()) BackwardDqKernel(
       LoadAFrags<D>(df, dos + warp * 16 * LD, lane);
     }
     const int64_t e = e0 + it / kSub;
-    const int code = __ldg(L.tile_row_codes + e * G + gw);
+    const int code = __ldg(tiles.codes + e * G + gw);
     if (code != kAbsent) {
       const T* kb = ks + (it & 1) * BK * LD;
       const T* vb = vs + (it & 1) * BK * LD;
@@ -525,9 +557,8 @@ __device__ __forceinline__ void GroupSync(int group, int threads) {
   asm volatile("bar.sync %0, %1;\n" ::"r"(group + 1), "r"(threads) : "memory");
 }
 
-template <typename T, int BL, int D>
+template <typename T, int BL, int D, int S>
 constexpr int DkvSmemBytes() {
-  constexpr int S = kTileRows / BL;
   constexpr int BQ = BwdTile<BL>();
   constexpr int kKV = 2 * BL * (D + kPad) * static_cast<int>(sizeof(T));
   constexpr int kQ = S * 4 * BQ * (D + kPad) * static_cast<int>(sizeof(T)) +
@@ -541,14 +572,22 @@ constexpr int DkvSmemBytes() {
 // group s takes every S-th query sub-tile of the block's column list, so the
 // long lists of the fixed pattern's summary blocks are shared by all warps.
 // The groups' partial dk/dv are summed in smem in group order (deterministic).
-template <typename T, int BL, int D>
-__global__ void __launch_bounds__(kThreads, MinBlocks<D>()) BackwardDkvKernel(
+// Small (one block of <= 32 keys) CTAs get a third more registers: the dk
+// and dv accumulators both live through the loop, and at 128 registers the
+// 32-block variant spilled 168 bytes.
+template <int D, int THREADS>
+constexpr int DkvMinBlocks() {
+  return THREADS >= 256 ? MinBlocks<D, THREADS>() : MinBlocks<D, THREADS * 4 / 3>();
+}
+
+template <typename T, int BL, int D, int S>
+__global__ void __launch_bounds__(S * BL * 2, (DkvMinBlocks<D, S * BL * 2>())) BackwardDkvKernel(
     LayoutView L, int heads, float scale_log2, float scale, const T* __restrict__ q,
     const T* __restrict__ k, const T* __restrict__ v, const T* __restrict__ dout,
     const float* __restrict__ lse, const float* __restrict__ delta, T* __restrict__ dk,
     T* __restrict__ dv) {
-  constexpr int S = kTileRows / BL;
   constexpr int kGroupThreads = BL * 2;
+  constexpr int kThreads = S * kGroupThreads;
   constexpr int BQ = BwdTile<BL>();
   constexpr int kSub = BL / BQ;
   constexpr int LD = D + kPad;
@@ -627,13 +666,8 @@ __global__ void __launch_bounds__(kThreads, MinBlocks<D>()) BackwardDkvKernel(
       const int r_base = (idx % kSub) * BQ;  // query row offset inside the query block
       float st[BQ / 8][4] = {};              // S^T: keys x queries
       float dpt[BQ / 8][4] = {};
-      {
-        uint32_t f[D / 16][4];
-        LoadAFrags<D>(f, ks + kw * LD, lane);
-        MmaABt<T, BQ, D>(st, f, qb_s, lane);
-        LoadAFrags<D>(f, vs + kw * LD, lane);
-        MmaABt<T, BQ, D>(dpt, f, dob_s, lane);
-      }
+      MmaABtSmem<T, BQ, D>(st, ks + kw * LD, qb_s, lane);
+      MmaABtSmem<T, BQ, D>(dpt, vs + kw * LD, dob_s, lane);
 #pragma unroll
       for (int j = 0; j < BQ / 8; ++j) {
 #pragma unroll
@@ -711,17 +745,66 @@ cudaError_t PrepareSmem(K kernel, int bytes) {
   return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
 }
 
+// The query-side list for G blocks per CTA (G = 1: the layout's row CSR).
+template <int G>
+RowTiles MakeRowTiles(const LayoutView& L) {
+  if constexpr (G == 1) {
+    return RowTiles{L.row_offsets, L.row_cols, L.row_masks, L.num_blocks};
+  } else {
+    return RowTiles{L.tile_row_offsets, L.tile_row_cols, L.tile_row_codes, L.num_tiles};
+  }
+}
+
+template <typename T, int BL, int D, int G>
+int ForwardG(const LayoutView& L, const Problem& p, const void* q, const void* k, const void* v,
+             void* out, float* lse, cudaStream_t stream) {
+  constexpr int kSmem = FwdSmemBytes<T, BL, D, G>();
+  static const cudaError_t prepared = PrepareSmem(ForwardKernel<T, BL, D, G>, kSmem);
+  if (prepared != cudaSuccess) return prepared;
+  const RowTiles tiles = MakeRowTiles<G>(L);
+  ForwardKernel<T, BL, D, G><<<dim3(tiles.num_tiles, p.heads, p.batch), G * BL * 2, kSmem,
+                               stream>>>(
+      L, tiles, p.heads, p.scale * kLog2e, static_cast<const T*>(q), static_cast<const T*>(k),
+      static_cast<const T*>(v), static_cast<T*>(out), lse);
+  return cudaGetLastError();
+}
+
+template <typename T, int BL, int D, int G>
+int DqG(const LayoutView& L, const Problem& p, const void* q, const void* k, const void* v,
+        const float* lse, const void* dout, const float* delta, void* dq, cudaStream_t stream) {
+  constexpr int kSmem = DqSmemBytes<T, BL, D, G>();
+  static const cudaError_t prepared = PrepareSmem(BackwardDqKernel<T, BL, D, G>, kSmem);
+  if (prepared != cudaSuccess) return prepared;
+  const RowTiles tiles = MakeRowTiles<G>(L);
+  BackwardDqKernel<T, BL, D, G><<<dim3(tiles.num_tiles, p.heads, p.batch), G * BL * 2, kSmem,
+                                  stream>>>(
+      L, tiles, p.heads, p.scale * kLog2e, p.scale, static_cast<const T*>(q),
+      static_cast<const T*>(k), static_cast<const T*>(v), static_cast<const T*>(dout), lse, delta,
+      static_cast<T*>(dq));
+  return cudaGetLastError();
+}
+
+template <typename T, int BL, int D, int S>
+int DkvS(const LayoutView& L, const Problem& p, const void* q, const void* k, const void* v,
+         const float* lse, const void* dout, const float* delta, void* dk, void* dv,
+         cudaStream_t stream) {
+  constexpr int kSmem = DkvSmemBytes<T, BL, D, S>();
+  static const cudaError_t prepared = PrepareSmem(BackwardDkvKernel<T, BL, D, S>, kSmem);
+  if (prepared != cudaSuccess) return prepared;
+  BackwardDkvKernel<T, BL, D, S><<<dim3(L.num_blocks, p.heads, p.batch), S * BL * 2, kSmem,
+                                   stream>>>(
+      L, p.heads, p.scale * kLog2e, p.scale, static_cast<const T*>(q), static_cast<const T*>(k),
+      static_cast<const T*>(v), static_cast<const T*>(dout), lse, delta, static_cast<T*>(dk),
+      static_cast<T*>(dv));
+  return cudaGetLastError();
+}
+
 template <typename T, int BL, int D>
 int Forward(const LayoutView& L, const Problem& p, const void* q, const void* k, const void* v,
             void* out, float* lse, cudaStream_t stream) {
-  constexpr int kSmem = FwdSmemBytes<T, BL, D>();
-  static const cudaError_t prepared = PrepareSmem(ForwardKernel<T, BL, D>, kSmem);
-  if (prepared != cudaSuccess) return prepared;
-  const dim3 grid(L.num_tiles, p.heads, p.batch);
-  ForwardKernel<T, BL, D><<<grid, kThreads, kSmem, stream>>>(
-      L, p.heads, p.scale * kLog2e, static_cast<const T*>(q), static_cast<const T*>(k),
-      static_cast<const T*>(v), static_cast<T*>(out), lse);
-  return cudaGetLastError();
+  constexpr int G = kTileRows / BL;
+  if (G > 1 && L.row_merge) return ForwardG<T, BL, D, G>(L, p, q, k, v, out, lse, stream);
+  return ForwardG<T, BL, D, 1>(L, p, q, k, v, out, lse, stream);
 }
 
 template <typename T, int BL, int D>
@@ -734,26 +817,12 @@ int Backward(const LayoutView& L, const Problem& p, const void* q, const void* k
       rows, static_cast<const T*>(out), static_cast<const T*>(dout), delta);
   cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess) return err;
-
-  constexpr int kDqSmem = DqSmemBytes<T, BL, D>();
-  constexpr int kDkvSmem = DkvSmemBytes<T, BL, D>();
-  static const cudaError_t prepared_dq = PrepareSmem(BackwardDqKernel<T, BL, D>, kDqSmem);
-  static const cudaError_t prepared_dkv = PrepareSmem(BackwardDkvKernel<T, BL, D>, kDkvSmem);
-  if (prepared_dq != cudaSuccess) return prepared_dq;
-  if (prepared_dkv != cudaSuccess) return prepared_dkv;
-  const dim3 grid(L.num_tiles, p.heads, p.batch);
-  const float scale_log2 = p.scale * kLog2e;
-  BackwardDkvKernel<T, BL, D><<<dim3(L.num_blocks, p.heads, p.batch), kThreads, kDkvSmem,
-                                stream>>>(
-      L, p.heads, scale_log2, p.scale, static_cast<const T*>(q), static_cast<const T*>(k),
-      static_cast<const T*>(v), static_cast<const T*>(dout), lse, delta, static_cast<T*>(dk),
-      static_cast<T*>(dv));
-  err = cudaGetLastError();
-  if (err != cudaSuccess) return err;
-  BackwardDqKernel<T, BL, D><<<grid, kThreads, kDqSmem, stream>>>(
-      L, p.heads, scale_log2, p.scale, static_cast<const T*>(q), static_cast<const T*>(k),
-      static_cast<const T*>(v), static_cast<const T*>(dout), lse, delta, static_cast<T*>(dq));
-  return cudaGetLastError();
+  constexpr int G = kTileRows / BL;
+  int e = (G > 1 && L.col_split) ? DkvS<T, BL, D, G>(L, p, q, k, v, lse, dout, delta, dk, dv, stream)
+                                 : DkvS<T, BL, D, 1>(L, p, q, k, v, lse, dout, delta, dk, dv, stream);
+  if (e != cudaSuccess) return e;
+  return (G > 1 && L.row_merge) ? DqG<T, BL, D, G>(L, p, q, k, v, lse, dout, delta, dq, stream)
+                                : DqG<T, BL, D, 1>(L, p, q, k, v, lse, dout, delta, dq, stream);
 }
 
 // Calls f.template operator()<T, BL, D>() for the runtime (dtype, block, dim).

@@ -27,13 +27,22 @@ namespace st::attention {
 
 using cuda::DType;
 
+// How the kernels split the work (LayoutView::row_merge / col_split). kAuto
+// decides from the layout's shape; tests and benchmarks force either path.
+struct UploadOptions {
+  enum class Choice { kAuto, kOn, kOff };
+  Choice row_merge = Choice::kAuto;
+  Choice col_split = Choice::kAuto;
+};
+
 // An AttentionLayout's arrays copied to the GPU once (row and column CSR,
 // masks, inverse permutations). Device memory is proportional to the live
 // blocks (plus N int32 per head when the layout has a permutation).
 class DeviceAttentionLayout {
  public:
   static absl::StatusOr<std::unique_ptr<DeviceAttentionLayout>> Upload(
-      const AttentionLayout& layout);
+      const AttentionLayout& layout,
+      const UploadOptions& options = UploadOptions());
   ~DeviceAttentionLayout();
   DeviceAttentionLayout(const DeviceAttentionLayout&) = delete;
   DeviceAttentionLayout& operator=(const DeviceAttentionLayout&) = delete;

@@ -261,40 +261,17 @@ std::vector<Param> Params() {
   return p;
 }
 
-class BlockSparseAttentionCudaTest : public testing::TestWithParam<Param> {};
-
-TEST_P(BlockSparseAttentionCudaTest, MatchesCpuReferenceForwardAndBackward) {
-  ST_REQUIRE_GPU();
-  const Case& c = GetParam().c;
-  const DType dtype = GetParam().dtype;
-  auto layout_or = BuildLayout(c.cfg, c.layer);
-  ASSERT_TRUE(layout_or.ok()) << layout_or.status();
-  const AttentionLayout& layout = **layout_or;
-  const int B = c.batch, H = layout.heads(), K = c.head_dim;
-  const int64_t N = layout.n();
-  const size_t elems = static_cast<size_t>(B) * H * N * K;
-  const size_t rows = static_cast<size_t>(B) * H * N;
-  const double scale = 1.0 / std::sqrt(static_cast<double>(K));
-
-  std::mt19937_64 rng(std::hash<std::string>()(c.name) +
-                      (dtype == DType::kBF16 ? 1 : 2));
-  HostTensor q = RandomTensor(elems, dtype, &rng);
-  HostTensor k = RandomTensor(elems, dtype, &rng);
-  HostTensor v = RandomTensor(elems, dtype, &rng);
-  HostTensor dout = RandomTensor(elems, dtype, &rng);
-
-  // Reference in double on the rounded inputs.
-  std::vector<double> out_ref(elems), lse_ref(rows), dq_ref(elems),
-      dk_ref(elems), dv_ref(elems);
-  BlockSparseAttentionForward<double>(layout, B, K, K, scale, q.values.data(),
-                                      k.values.data(), v.values.data(),
-                                      out_ref.data(), lse_ref.data());
-  BlockSparseAttentionBackward<double>(
-      layout, B, K, K, scale, q.values.data(), k.values.data(), v.values.data(),
-      out_ref.data(), lse_ref.data(), dout.values.data(), dq_ref.data(),
-      dk_ref.data(), dv_ref.data());
-
-  auto dl_or = DeviceAttentionLayout::Upload(layout);
+void RunOnGpu(const AttentionLayout& layout, const UploadOptions& options,
+              int B, int H, int K, double scale, DType dtype,
+              const HostTensor& q, const HostTensor& k, const HostTensor& v,
+              const HostTensor& dout, const std::vector<double>& out_ref,
+              const std::vector<double>& lse_ref,
+              const std::vector<double>& dq_ref,
+              const std::vector<double>& dk_ref,
+              const std::vector<double>& dv_ref) {
+  const size_t elems = static_cast<size_t>(B) * H * layout.n() * K;
+  const size_t rows = static_cast<size_t>(B) * H * layout.n();
+  auto dl_or = DeviceAttentionLayout::Upload(layout, options);
   ASSERT_TRUE(dl_or.ok()) << dl_or.status();
   const size_t tb = elems * 2;
   DeviceBuffer dq_in(tb), dk_in(tb), dv_in(tb), ddo(tb), dout_t(tb), dgq(tb),
@@ -363,6 +340,55 @@ TEST_P(BlockSparseAttentionCudaTest, MatchesCpuReferenceForwardAndBackward) {
   ASSERT_EQ(cudaMemcpy(got.data(), dgv.p, tb, cudaMemcpyDeviceToHost),
             cudaSuccess);
   ExpectClose("dv", got, dtype, dv_ref, tol.grad);
+}
+
+class BlockSparseAttentionCudaTest : public testing::TestWithParam<Param> {};
+
+TEST_P(BlockSparseAttentionCudaTest, MatchesCpuReferenceForwardAndBackward) {
+  ST_REQUIRE_GPU();
+  const Case& c = GetParam().c;
+  const DType dtype = GetParam().dtype;
+  auto layout_or = BuildLayout(c.cfg, c.layer);
+  ASSERT_TRUE(layout_or.ok()) << layout_or.status();
+  const AttentionLayout& layout = **layout_or;
+  const int B = c.batch, H = layout.heads(), K = c.head_dim;
+  const int64_t N = layout.n();
+  const size_t elems = static_cast<size_t>(B) * H * N * K;
+  const size_t rows = static_cast<size_t>(B) * H * N;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(K));
+
+  std::mt19937_64 rng(std::hash<std::string>()(c.name) +
+                      (dtype == DType::kBF16 ? 1 : 2));
+  HostTensor q = RandomTensor(elems, dtype, &rng);
+  HostTensor k = RandomTensor(elems, dtype, &rng);
+  HostTensor v = RandomTensor(elems, dtype, &rng);
+  HostTensor dout = RandomTensor(elems, dtype, &rng);
+
+  // Reference in double on the rounded inputs.
+  std::vector<double> out_ref(elems), lse_ref(rows), dq_ref(elems),
+      dk_ref(elems), dv_ref(elems);
+  BlockSparseAttentionForward<double>(layout, B, K, K, scale, q.values.data(),
+                                      k.values.data(), v.values.data(),
+                                      out_ref.data(), lse_ref.data());
+  BlockSparseAttentionBackward<double>(
+      layout, B, K, K, scale, q.values.data(), k.values.data(), v.values.data(),
+      out_ref.data(), lse_ref.data(), dout.values.data(), dq_ref.data(),
+      dk_ref.data(), dv_ref.data());
+
+  // Every work decomposition: automatic, and both paths forced (merged query
+  // tiles + split column lists, and one block per CTA).
+  using Choice = UploadOptions::Choice;
+  const UploadOptions modes[3] = {UploadOptions(),
+                                  UploadOptions{Choice::kOn, Choice::kOn},
+                                  UploadOptions{Choice::kOff, Choice::kOff}};
+  for (int mode = 0; mode < 3; ++mode) {
+    SCOPED_TRACE(testing::Message() << "decomposition "
+                                    << (mode == 0   ? "auto"
+                                        : mode == 1 ? "merged/split"
+                                                    : "per-block"));
+    RunOnGpu(layout, modes[mode], B, H, K, scale, dtype, q, k, v, dout, out_ref,
+             lse_ref, dq_ref, dk_ref, dv_ref);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllPatterns, BlockSparseAttentionCudaTest,

@@ -1,6 +1,7 @@
 // Benchmarks the CUDA block-sparse attention kernels on the paper's patterns.
 //
-//   gpu_stage/bin/attention_bench [--n=3072,12288,65536] [--large_strided_n=1048576]
+//   gpu_stage/bin/attention_bench [--n=3072,12288,65536]
+//   [--large_strided_n=1048576]
 //
 // For each pattern and n (B=1, H=8, K=64 by default): ms forward and ms
 // forward+backward (median of CUDA-event timings after warm-up), useful
@@ -27,8 +28,10 @@
 #endif
 
 DEFINE_string(n, "3072,12288,65536", "context lengths, comma-separated");
-DEFINE_int64(large_strided_n, 1048576, "extra strided-only context length (0: skip)");
-DEFINE_string(patterns, "dense,fixed,strided,local", "patterns to run, comma-separated");
+DEFINE_int64(large_strided_n, 1048576,
+             "extra strided-only context length (0: skip)");
+DEFINE_string(patterns, "dense,fixed,strided,local",
+              "patterns to run, comma-separated");
 DEFINE_int32(batch, 1, "batch B");
 DEFINE_int32(heads, 8, "heads H");
 DEFINE_int32(head_dim, 64, "head dim K (32, 64, 128)");
@@ -37,6 +40,10 @@ DEFINE_int32(stride, 128, "l for local, strided and fixed");
 DEFINE_int32(c, 32, "fixed: summary width c");
 DEFINE_int32(sparse_block, 32, "layout block of the sparse patterns");
 DEFINE_int32(dense_block, 128, "layout block of dense causal");
+DEFINE_string(row_merge, "auto",
+              "query tiles over merged key lists: auto, on, off");
+DEFINE_string(col_split, "auto",
+              "dk/dv column lists split over warp groups: auto, on, off");
 DEFINE_int32(warmup, 5, "untimed runs before timing");
 DEFINE_int32(reps, 30, "timed runs (median reported)");
 
@@ -63,7 +70,8 @@ struct Row {
 };
 
 // nullopt-like: returns false when the pattern cannot be built at this n.
-bool MakeConfig(const std::string& name, int64_t n, PatternConfig* cfg, std::string* label) {
+bool MakeConfig(const std::string& name, int64_t n, PatternConfig* cfg,
+                std::string* label) {
   *cfg = PatternConfig();
   cfg->n = n;
   cfg->heads = FLAGS_heads;
@@ -95,7 +103,8 @@ bool MakeConfig(const std::string& name, int64_t n, PatternConfig* cfg, std::str
       *label = "strided(" + l + ") merged";
     }
   } else {
-    std::fprintf(stderr, "error: --patterns: unknown pattern '%s'\n", name.c_str());
+    std::fprintf(stderr, "error: --patterns: unknown pattern '%s'\n",
+                 name.c_str());
     std::exit(1);
   }
   return ValidatePatternConfig(*cfg).ok();
@@ -110,7 +119,8 @@ Row RunCase(const std::string& name, int64_t n) {
   Row row;
   PatternConfig cfg;
   if (!MakeConfig(name, n, &cfg, &row.pattern)) {
-    std::fprintf(stderr, "skip %s n=%lld: %s\n", name.c_str(), static_cast<long long>(n),
+    std::fprintf(stderr, "skip %s n=%lld: %s\n", name.c_str(),
+                 static_cast<long long>(n),
                  ValidatePatternConfig(cfg).ToString().c_str());
     row.n = -1;
     return row;
@@ -124,10 +134,21 @@ Row RunCase(const std::string& name, int64_t n) {
 
   size_t free0 = 0, total = 0;
   Check(cudaMemGetInfo(&free0, &total), "cudaMemGetInfo");
-  auto dlayout_or = DeviceAttentionLayout::Upload(layout);
+  auto choice = [](const std::string& flag) {
+    using Choice = UploadOptions::Choice;
+    return flag == "on"    ? Choice::kOn
+           : flag == "off" ? Choice::kOff
+                           : Choice::kAuto;
+  };
+  UploadOptions options;
+  options.row_merge = choice(FLAGS_row_merge);
+  options.col_split = choice(FLAGS_col_split);
+  auto dlayout_or = DeviceAttentionLayout::Upload(layout, options);
   st::ExitOnError(dlayout_or.status());
   const DeviceAttentionLayout& dl = **dlayout_or;
   row.layout_mib = dl.device_bytes() / 1048576.0;
+  row.pattern += dl.view().row_merge ? " [M" : " [-";
+  row.pattern += dl.view().col_split ? "S]" : "-]";
 
   CudaAttentionShape shape;
   shape.batch = FLAGS_batch;
@@ -135,13 +156,14 @@ Row RunCase(const std::string& name, int64_t n) {
   shape.head_dim = FLAGS_head_dim;
   shape.scale = 1.f / std::sqrt(static_cast<float>(FLAGS_head_dim));
   shape.dtype = FLAGS_dtype == "fp16" ? DType::kFP16 : DType::kBF16;
-  const int64_t elems = static_cast<int64_t>(FLAGS_batch) * FLAGS_heads * n * FLAGS_head_dim;
+  const int64_t elems =
+      static_cast<int64_t>(FLAGS_batch) * FLAGS_heads * n * FLAGS_head_dim;
   const int64_t rows = static_cast<int64_t>(FLAGS_batch) * FLAGS_heads * n;
   void* t[8];  // q, k, v, out, dout, dq, dk, dv
   for (int i = 0; i < 8; ++i) {
     Check(cudaMalloc(&t[i], elems * 2), "cudaMalloc tensor");
-    Check(static_cast<cudaError_t>(
-              st::bench::FillRandom16(t[i], elems, shape.dtype == DType::kBF16, 1234 + i)),
+    Check(static_cast<cudaError_t>(st::bench::FillRandom16(
+              t[i], elems, shape.dtype == DType::kBF16, 1234 + i)),
           "fill");
   }
   float *lse = nullptr, *delta = nullptr;
@@ -152,11 +174,12 @@ Row RunCase(const std::string& name, int64_t n) {
   row.mem_mib = (static_cast<double>(free0) - free1) / 1048576.0;
 
   auto fwd = [&] {
-    st::ExitOnError(BlockSparseAttentionForwardCuda(dl, shape, t[0], t[1], t[2], t[3], lse));
+    st::ExitOnError(BlockSparseAttentionForwardCuda(dl, shape, t[0], t[1], t[2],
+                                                    t[3], lse));
   };
   auto bwd = [&] {
-    st::ExitOnError(BlockSparseAttentionBackwardCuda(dl, shape, t[0], t[1], t[2], t[3], lse, t[4],
-                                                     t[5], t[6], t[7], delta));
+    st::ExitOnError(BlockSparseAttentionBackwardCuda(
+        dl, shape, t[0], t[1], t[2], t[3], lse, t[4], t[5], t[6], t[7], delta));
   };
   for (int i = 0; i < FLAGS_warmup; ++i) {
     fwd();
@@ -165,11 +188,13 @@ Row RunCase(const std::string& name, int64_t n) {
   Check(cudaDeviceSynchronize(), "warm-up");
   // Sanity: the log-sum-exp of the first rows is finite.
   std::vector<float> lse_host(std::min<int64_t>(rows, 4096));
-  Check(cudaMemcpy(lse_host.data(), lse, lse_host.size() * 4, cudaMemcpyDeviceToHost), "copy lse");
+  Check(cudaMemcpy(lse_host.data(), lse, lse_host.size() * 4,
+                   cudaMemcpyDeviceToHost),
+        "copy lse");
   for (float x : lse_host) {
     if (!std::isfinite(x)) {
-      std::fprintf(stderr, "error: %s n=%lld: non-finite lse\n", row.pattern.c_str(),
-                   static_cast<long long>(n));
+      std::fprintf(stderr, "error: %s n=%lld: non-finite lse\n",
+                   row.pattern.c_str(), static_cast<long long>(n));
       std::exit(1);
     }
   }
@@ -195,7 +220,8 @@ Row RunCase(const std::string& name, int64_t n) {
   row.ms_fb = time(true);
 
   double pairs = 0;
-  for (int h = 0; h < FLAGS_heads; ++h) pairs += layout.live_pairs(h % layout.heads());
+  for (int h = 0; h < FLAGS_heads; ++h)
+    pairs += layout.live_pairs(h % layout.heads());
   const double flops_fwd = 4.0 * FLAGS_batch * FLAGS_head_dim * pairs;
   row.tflops_fwd = flops_fwd / (row.ms_fwd * 1e-3) / 1e12;
   row.tflops_fb = 3.5 * flops_fwd / (row.ms_fb * 1e-3) / 1e12;
@@ -211,28 +237,34 @@ Row RunCase(const std::string& name, int64_t n) {
 int Main() {
   cudaDeviceProp prop;
   Check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
-  std::printf("device: %s, %d SMs; B=%d H=%d K=%d %s; median of %d CUDA-event timings after %d "
-              "warm-up runs\n",
-              prop.name, prop.multiProcessorCount, FLAGS_batch, FLAGS_heads, FLAGS_head_dim,
-              FLAGS_dtype.c_str(), FLAGS_reps, FLAGS_warmup);
+  std::printf(
+      "device: %s, %d SMs; B=%d H=%d K=%d %s; median of %d CUDA-event timings "
+      "after %d "
+      "warm-up runs\n",
+      prop.name, prop.multiProcessorCount, FLAGS_batch, FLAGS_heads,
+      FLAGS_head_dim, FLAGS_dtype.c_str(), FLAGS_reps, FLAGS_warmup);
   std::vector<int64_t> ns;
   for (absl::string_view s : absl::StrSplit(FLAGS_n, ',', absl::SkipEmpty())) {
     int64_t v = 0;
     if (!absl::SimpleAtoi(s, &v) || v <= 0) {
-      std::fprintf(stderr, "error: --n: bad length '%s'\n", std::string(s).c_str());
+      std::fprintf(stderr, "error: --n: bad length '%s'\n",
+                   std::string(s).c_str());
       return 1;
     }
     ns.push_back(v);
   }
   if (FLAGS_head_dim != 32 && FLAGS_head_dim != 64 && FLAGS_head_dim != 128) {
-    std::fprintf(stderr, "error: --head_dim=%d must be 32, 64 or 128\n", FLAGS_head_dim);
+    std::fprintf(stderr, "error: --head_dim=%d must be 32, 64 or 128\n",
+                 FLAGS_head_dim);
     return 1;
   }
   if (FLAGS_dtype != "bf16" && FLAGS_dtype != "fp16") {
-    std::fprintf(stderr, "error: --dtype=%s must be bf16 or fp16\n", FLAGS_dtype.c_str());
+    std::fprintf(stderr, "error: --dtype=%s must be bf16 or fp16\n",
+                 FLAGS_dtype.c_str());
     return 1;
   }
-  std::vector<std::string> patterns = absl::StrSplit(FLAGS_patterns, ',', absl::SkipEmpty());
+  std::vector<std::string> patterns =
+      absl::StrSplit(FLAGS_patterns, ',', absl::SkipEmpty());
   std::vector<Row> rows;
   for (int64_t n : ns) {
     double dense_fb = 0;
@@ -242,7 +274,8 @@ int Main() {
       if (p == "dense") dense_fb = r.ms_fb;
       r.vs_dense = dense_fb > 0 ? r.ms_fb / dense_fb : NAN;
       rows.push_back(r);
-      std::fprintf(stderr, "done %s n=%lld\n", r.pattern.c_str(), static_cast<long long>(n));
+      std::fprintf(stderr, "done %s n=%lld\n", r.pattern.c_str(),
+                   static_cast<long long>(n));
     }
   }
   if (FLAGS_large_strided_n > 0) {
@@ -252,13 +285,17 @@ int Main() {
       rows.push_back(r);
     }
   }
-  std::printf("\n| pattern | n | block | density | fwd ms | fwd+bwd ms | fwd TFLOP/s | "
-              "fwd+bwd TFLOP/s | device MiB | layout MiB | f+b / dense |\n");
+  std::printf(
+      "\n| pattern | n | block | density | fwd ms | fwd+bwd ms | fwd TFLOP/s | "
+      "fwd+bwd TFLOP/s | device MiB | layout MiB | f+b / dense |\n");
   std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (const Row& r : rows) {
-    std::printf("| %s | %lld | %d | %.4f | %.3f | %.3f | %.1f | %.1f | %.0f | %.2f | %.3f |\n",
-                r.pattern.c_str(), static_cast<long long>(r.n), r.block, r.density, r.ms_fwd,
-                r.ms_fb, r.tflops_fwd, r.tflops_fb, r.mem_mib, r.layout_mib, r.vs_dense);
+    std::printf(
+        "| %s | %lld | %d | %.4f | %.3f | %.3f | %.1f | %.1f | %.0f | %.2f | "
+        "%.3f |\n",
+        r.pattern.c_str(), static_cast<long long>(r.n), r.block, r.density,
+        r.ms_fwd, r.ms_fb, r.tflops_fwd, r.tflops_fb, r.mem_mib, r.layout_mib,
+        r.vs_dense);
   }
   return 0;
 }
@@ -273,7 +310,8 @@ int main(int argc, char** argv) {
 #if ST_WITH_CUDA
   return st::attention::Main();
 #else
-  std::fprintf(stderr, "error: attention_bench was built without --config=cuda\n");
+  std::fprintf(stderr,
+               "error: attention_bench was built without --config=cuda\n");
   return 1;
 #endif
 }
