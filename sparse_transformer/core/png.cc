@@ -20,21 +20,27 @@ using File = std::unique_ptr<std::FILE, FileCloser>;
 absl::Status WritePng(const std::string& path, const Image& image) {
   int color_type;
   switch (image.channels) {
-    case 1: color_type = PNG_COLOR_TYPE_GRAY; break;
-    case 3: color_type = PNG_COLOR_TYPE_RGB; break;
-    case 4: color_type = PNG_COLOR_TYPE_RGBA; break;
+    case 1:
+      color_type = PNG_COLOR_TYPE_GRAY;
+      break;
+    case 3:
+      color_type = PNG_COLOR_TYPE_RGB;
+      break;
+    case 4:
+      color_type = PNG_COLOR_TYPE_RGBA;
+      break;
     default:
       return absl::InvalidArgumentError(absl::StrCat(
           path, ": cannot write a PNG with ", image.channels, " channels"));
   }
-  const size_t expected = static_cast<size_t>(image.width) * image.height *
-                          image.channels;
+  const size_t expected =
+      static_cast<size_t>(image.width) * image.height * image.channels;
   if (image.width <= 0 || image.height <= 0 ||
       image.pixels.size() != expected) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": image of ", image.width, "x", image.height, "x",
-        image.channels, " has ", image.pixels.size(), " bytes, expected ",
-        expected));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": image of ", image.width, "x", image.height, "x",
+                     image.channels, " has ", image.pixels.size(),
+                     " bytes, expected ", expected));
   }
   File file(std::fopen(path.c_str(), "wb"));
   if (!file) {

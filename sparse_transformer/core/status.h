@@ -13,10 +13,10 @@
 #include "absl/status/statusor.h"
 
 // Returns from the enclosing function if `expr` (an absl::Status) is not OK.
-#define ST_RETURN_IF_ERROR(expr)                \
-  do {                                          \
-    ::absl::Status st_status_ = (expr);         \
-    if (!st_status_.ok()) return st_status_;    \
+#define ST_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::absl::Status st_status_ = (expr);      \
+    if (!st_status_.ok()) return st_status_; \
   } while (0)
 
 #define ST_CONCAT_INNER_(a, b) a##b
@@ -24,10 +24,10 @@
 
 // `ST_ASSIGN_OR_RETURN(auto x, MakeX());` assigns the value of an
 // absl::StatusOr or returns its error from the enclosing function.
-#define ST_ASSIGN_OR_RETURN(lhs, expr)                                   \
-  auto ST_CONCAT_(st_statusor_, __LINE__) = (expr);                      \
-  if (!ST_CONCAT_(st_statusor_, __LINE__).ok())                          \
-    return std::move(ST_CONCAT_(st_statusor_, __LINE__)).status();       \
+#define ST_ASSIGN_OR_RETURN(lhs, expr)                             \
+  auto ST_CONCAT_(st_statusor_, __LINE__) = (expr);                \
+  if (!ST_CONCAT_(st_statusor_, __LINE__).ok())                    \
+    return std::move(ST_CONCAT_(st_statusor_, __LINE__)).status(); \
   lhs = std::move(ST_CONCAT_(st_statusor_, __LINE__)).value()
 
 namespace st {

@@ -6,8 +6,8 @@ namespace {
 // One thread per element of y [M, N].
 __global__ void AddBiasKernel(int m, int n, const float* __restrict__ b,
                               float* __restrict__ y) {
-  const long long idx = blockIdx.x * static_cast<long long>(blockDim.x) +
-                        threadIdx.x;
+  const long long idx =
+      blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
   if (idx < static_cast<long long>(m) * n) y[idx] += b[idx % n];
 }
 

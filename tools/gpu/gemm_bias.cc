@@ -51,10 +51,10 @@ absl::Status CublasCheck(cublasStatus_t s, const char* what) {
   return absl::InternalError(absl::StrCat(what, ": cuBLAS status ", s));
 }
 
-#define ST_CUDA_OK(expr)                          \
-  do {                                            \
-    absl::Status s_ = (expr);                     \
-    if (!s_.ok()) return s_;                      \
+#define ST_CUDA_OK(expr)      \
+  do {                        \
+    absl::Status s_ = (expr); \
+    if (!s_.ok()) return s_;  \
   } while (0)
 
 }  // namespace
@@ -82,11 +82,14 @@ absl::Status GemmBiasGpu(int m, int n, int k, const std::vector<float>& x,
   ST_CUDA_OK(CudaCheck(cudaMalloc(&db, b.size() * sizeof(float)), "malloc b"));
   ST_CUDA_OK(CudaCheck(cudaMalloc(&dy, sizeof(float) * m * n), "malloc y"));
   ST_CUDA_OK(CudaCheck(cudaMemcpy(dx, x.data(), x.size() * sizeof(float),
-                                  cudaMemcpyHostToDevice), "copy x"));
+                                  cudaMemcpyHostToDevice),
+                       "copy x"));
   ST_CUDA_OK(CudaCheck(cudaMemcpy(dw, w.data(), w.size() * sizeof(float),
-                                  cudaMemcpyHostToDevice), "copy w"));
+                                  cudaMemcpyHostToDevice),
+                       "copy w"));
   ST_CUDA_OK(CudaCheck(cudaMemcpy(db, b.data(), b.size() * sizeof(float),
-                                  cudaMemcpyHostToDevice), "copy b"));
+                                  cudaMemcpyHostToDevice),
+                       "copy b"));
   // Poison y so an unwritten element cannot pass.
   ST_CUDA_OK(CudaCheck(cudaMemset(dy, 0xff, sizeof(float) * m * n), "poison"));
   cublasHandle_t handle;
@@ -103,8 +106,9 @@ absl::Status GemmBiasGpu(int m, int n, int k, const std::vector<float>& x,
   ST_CUDA_OK(CudaCheck(cudaGetLastError(), "bias kernel launch"));
   ST_CUDA_OK(CudaCheck(cudaDeviceSynchronize(), "synchronize"));
   y->resize(static_cast<size_t>(m) * n);
-  ST_CUDA_OK(CudaCheck(cudaMemcpy(y->data(), dy, sizeof(float) * m * n,
-                                  cudaMemcpyDeviceToHost), "copy y"));
+  ST_CUDA_OK(CudaCheck(
+      cudaMemcpy(y->data(), dy, sizeof(float) * m * n, cudaMemcpyDeviceToHost),
+      "copy y"));
   cublasDestroy(handle);
   cudaFree(dx);
   cudaFree(dw);

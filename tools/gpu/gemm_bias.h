@@ -26,7 +26,8 @@ void GemmBiasCpu(int m, int n, int k, const std::vector<float>& x,
                  std::vector<float>* y);
 
 #ifdef ST_WITH_CUDA
-// Adds b[col] to every row of y [M, N] (device pointers), on the default stream.
+// Adds b[col] to every row of y [M, N] (device pointers), on the default
+// stream.
 void LaunchAddBias(int m, int n, const float* b, float* y);
 #endif
 
