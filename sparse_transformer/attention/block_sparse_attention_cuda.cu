@@ -2,30 +2,38 @@
 // arrays of an AttentionLayout. See KERNEL_NOTES.md beside this file for the
 // FLOP/byte floors and the measured versions.
 //
-// Work decomposition (one CTA per (tile, head, batch); grid = (NB, H, B)):
-//   forward  : CTA = one query block of BL rows (BL/16 warps, 16 rows each).
-//              It walks the block's row-CSR entries in key sub-tiles of
-//              BK = min(BL, 64) keys (K/V double-buffered through cp.async),
-//              keeps an online softmax in registers and writes out and the
-//              row log-sum-exp. The n x n scores never exist.
+// Work decomposition (grid = (tiles, H, B); LayoutView::row_merge/col_split
+// pick the variant per layout at upload):
+//   forward  : CTA = G query blocks (G*block rows, 16 rows a warp). With
+//              G = 128/block ("merged") it walks the union of the G blocks'
+//              key lists, each warp computing only the entries its own block
+//              uses (K/V tiles shared by 8 warps); with G = 1 it walks the
+//              block's row CSR. Key sub-tiles of min(block, 64) keys,
+//              double-buffered through cp.async; online softmax in registers;
+//              writes out and the row log-sum-exp. The n x n scores never exist.
 //   backward : recomputation, no atomics, deterministic:
 //              delta = rowsum(dout * out);
-//              dq pass  : CTA = query block, walks the row CSR like forward;
-//              dk/dv pass: CTA = key block, walks the column CSR (the query
-//              blocks that use it), warps own 16 keys each.
-//              Two passes cost a second recomputation of QK^T but avoid
-//              fp32 atomics on dq (contention on the fixed pattern's summary
-//              columns, which every later row reads) and keep results
+//              dk/dv pass: CTA = one key block over the column CSR; "split":
+//              8 warps in 128/block groups, group s taking every s-th query
+//              sub-tile, partial dk/dv summed in smem in group order;
+//              dq pass: like the forward (same G), over the row lists, on a
+//              side stream concurrently with dk/dv (fork/join events).
+//              Two passes cost a second recomputation of QK^T and dO V^T but
+//              avoid fp32 atomics on dq (contention on the fixed pattern's
+//              summary columns, which every later row reads) and keep results
 //              bit-reproducible.
 // Tensor cores: mma.sync m16n8k16 (bf16/fp16 in, fp32 accumulate), operands
-// from shared memory through ldmatrix. The per-head permutation (strided
-// transpose) is fused: every row load/store goes through inverse_perm.
+// from shared memory through ldmatrix (rows padded by 16 B). The per-head
+// permutation (strided transpose) is fused: every row load/store goes through
+// inverse_perm.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cmath>
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <type_traits>
 
 #include "sparse_transformer/attention/attention_kernels_cuda.h"
@@ -77,6 +85,15 @@ struct Ops<__half> {
     return __half22float2(*reinterpret_cast<__half2*>(&x));
   }
 };
+
+// 2^x on the special-function unit, flushing denormal results to zero
+// (arguments here are <= 0 or -inf; exp2f adds denormal handling around the
+// same instruction).
+__device__ __forceinline__ float FastExp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
 
 __device__ __forceinline__ uint32_t SmemAddr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
@@ -369,7 +386,7 @@ __global__ void __launch_bounds__(G * BL * 2, (MinBlocks<D, G * BL * 2>()))
       for (int r = 0; r < 2; ++r) {
         const float mn = fmaxf(m[r], QuadMax(mx[r]));
         mu[r] = mn == -INFINITY ? 0.f : mn;  // fully masked so far: keep exp2 finite
-        alpha[r] = exp2f(m[r] - mu[r]);
+        alpha[r] = FastExp2(m[r] - mu[r]);
         m[r] = mn;
         l[r] *= alpha[r];
       }
@@ -377,7 +394,7 @@ __global__ void __launch_bounds__(G * BL * 2, (MinBlocks<D, G * BL * 2>()))
       for (int j = 0; j < BK / 8; ++j) {
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
-          const float p = exp2f(s[j][i] - mu[i >> 1]);
+          const float p = FastExp2(s[j][i] - mu[i >> 1]);
           s[j][i] = p;
           l[i >> 1] += p;
         }
@@ -538,7 +555,7 @@ __global__ void __launch_bounds__(G * BL * 2, (MinBlocks<D, G * BL * 2>())) Back
           const bool live = code == -1 || Live(code, r0 + (i >> 1) * 8,
                                                c_base + j * 8 + 2 * t4 + (i & 1), BL,
                                                L.mask_words, L.words_per_mask);
-          const float p = live ? exp2f(s[j][i] * scale_log2 - lse2[i >> 1]) : 0.f;
+          const float p = live ? FastExp2(s[j][i] * scale_log2 - lse2[i >> 1]) : 0.f;
           s[j][i] = p * (dp[j][i] - dlt[i >> 1]);  // dS
         }
       }
@@ -675,7 +692,7 @@ __global__ void __launch_bounds__(S * BL * 2, (DkvMinBlocks<D, S * BL * 2>())) B
           const int qc = j * 8 + 2 * t4 + (i & 1);
           const bool live = code == -1 || Live(code, r_base + qc, kr0 + (i >> 1) * 8, BL,
                                                L.mask_words, L.words_per_mask);
-          const float p = live ? exp2f(st[j][i] * scale_log2 - lsb[qc]) : 0.f;
+          const float p = live ? FastExp2(st[j][i] * scale_log2 - lsb[qc]) : 0.f;
           st[j][i] = p;
           dpt[j][i] = p * (dpt[j][i] - dlb[qc]);  // dS^T
         }
@@ -799,6 +816,34 @@ int DkvS(const LayoutView& L, const Problem& p, const void* q, const void* k, co
   return cudaGetLastError();
 }
 
+// One non-blocking side stream and a fork/join event pair per device,
+// created on first use and kept for the process.
+struct SideStream {
+  cudaStream_t stream = nullptr;
+  cudaEvent_t fork = nullptr, join = nullptr;
+};
+
+cudaError_t GetSideStream(SideStream* out) {
+  static std::mutex mu;
+  static std::map<int, SideStream> per_device;
+  int device = 0;
+  cudaError_t err = cudaGetDevice(&device);
+  if (err != cudaSuccess) return err;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = per_device.find(device);
+  if (it == per_device.end()) {
+    SideStream s;
+    if ((err = cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking)) != cudaSuccess ||
+        (err = cudaEventCreateWithFlags(&s.fork, cudaEventDisableTiming)) != cudaSuccess ||
+        (err = cudaEventCreateWithFlags(&s.join, cudaEventDisableTiming)) != cudaSuccess) {
+      return err;
+    }
+    it = per_device.emplace(device, s).first;
+  }
+  *out = it->second;
+  return cudaSuccess;
+}
+
 template <typename T, int BL, int D>
 int Forward(const LayoutView& L, const Problem& p, const void* q, const void* k, const void* v,
             void* out, float* lse, cudaStream_t stream) {
@@ -817,12 +862,24 @@ int Backward(const LayoutView& L, const Problem& p, const void* q, const void* k
       rows, static_cast<const T*>(out), static_cast<const T*>(dout), delta);
   cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess) return err;
+  // dq and dk/dv are independent once delta exists: run dq on a side stream
+  // so the two passes fill the GPU together (the small patterns' kernels
+  // are latency-bound and leave most of it idle one at a time).
+  SideStream side;
+  err = GetSideStream(&side);
+  if (err != cudaSuccess) return err;
+  if ((err = cudaEventRecord(side.fork, stream)) != cudaSuccess) return err;
+  if ((err = cudaStreamWaitEvent(side.stream, side.fork, 0)) != cudaSuccess) return err;
   constexpr int G = kTileRows / BL;
-  int e = (G > 1 && L.col_split) ? DkvS<T, BL, D, G>(L, p, q, k, v, lse, dout, delta, dk, dv, stream)
-                                 : DkvS<T, BL, D, 1>(L, p, q, k, v, lse, dout, delta, dk, dv, stream);
+  int e = (G > 1 && L.row_merge)
+              ? DqG<T, BL, D, G>(L, p, q, k, v, lse, dout, delta, dq, side.stream)
+              : DqG<T, BL, D, 1>(L, p, q, k, v, lse, dout, delta, dq, side.stream);
   if (e != cudaSuccess) return e;
-  return (G > 1 && L.row_merge) ? DqG<T, BL, D, G>(L, p, q, k, v, lse, dout, delta, dq, stream)
-                                : DqG<T, BL, D, 1>(L, p, q, k, v, lse, dout, delta, dq, stream);
+  e = (G > 1 && L.col_split) ? DkvS<T, BL, D, G>(L, p, q, k, v, lse, dout, delta, dk, dv, stream)
+                             : DkvS<T, BL, D, 1>(L, p, q, k, v, lse, dout, delta, dk, dv, stream);
+  if (e != cudaSuccess) return e;
+  if ((err = cudaEventRecord(side.join, side.stream)) != cudaSuccess) return err;
+  return cudaStreamWaitEvent(stream, side.join, 0);
 }
 
 // Calls f.template operator()<T, BL, D>() for the runtime (dtype, block, dim).

@@ -77,7 +77,9 @@ absl::Status BlockSparseAttentionForwardCuda(
 
 // Overwrites dq, dk, dv. `out` and `lse` are the forward's; delta is a
 // [B, H, N] fp32 workspace. Two recomputation passes (dq over the row CSR,
-// dk/dv over the column CSR), no atomics: results are deterministic.
+// dk/dv over the column CSR), no atomics: results are deterministic. The dq
+// pass runs on an internal side stream joined back to `stream` by events, so
+// the call stays ordered on `stream` (graph capture included).
 absl::Status BlockSparseAttentionBackwardCuda(
     const DeviceAttentionLayout& layout, const CudaAttentionShape& shape,
     const void* q, const void* k, const void* v, const void* out,
