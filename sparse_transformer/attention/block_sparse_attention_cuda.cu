@@ -10,7 +10,8 @@
 //              uses (K/V tiles shared by 8 warps); with G = 1 it walks the
 //              block's row CSR. Key sub-tiles of min(block, 64) keys,
 //              double-buffered through cp.async; online softmax in registers;
-//              writes out and the row log-sum-exp. The n x n scores never exist.
+//              writes out and the row log-sum-exp. The n x n scores never
+//              exist.
 //   backward : recomputation, no atomics, deterministic:
 //              delta = rowsum(dout * out);
 //              dk/dv pass: CTA = one key block over the column CSR; "split":
@@ -43,7 +44,8 @@ namespace {
 
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
-constexpr int kPad = 8;  // elements of padding per smem row: 16 B, kills ldmatrix bank conflicts
+constexpr int kPad =
+    8;  // elements of padding per smem row: 16 B, kills ldmatrix bank conflicts
 
 // ---- PTX helpers -----------------------------------------------------------
 
@@ -52,9 +54,11 @@ struct Ops;
 
 template <>
 struct Ops<__nv_bfloat16> {
-  static __device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
-                                             uint32_t b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+  static __device__ __forceinline__ void mma(float (&c)[4],
+                                             const uint32_t (&a)[4],
+                                             uint32_t b0, uint32_t b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, "
+        "{%4,%5,%6,%7}, "
         "{%8,%9}, {%0,%1,%2,%3};\n"
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
@@ -70,9 +74,11 @@ struct Ops<__nv_bfloat16> {
 
 template <>
 struct Ops<__half> {
-  static __device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
-                                             uint32_t b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+  static __device__ __forceinline__ void mma(float (&c)[4],
+                                             const uint32_t (&a)[4],
+                                             uint32_t b0, uint32_t b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, "
+        "{%4,%5,%6,%7}, "
         "{%8,%9}, {%0,%1,%2,%3};\n"
         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
@@ -105,16 +111,22 @@ __device__ __forceinline__ void Ldmatrix4(uint32_t (&r)[4], const void* p) {
                : "r"(SmemAddr(p)));
 }
 
-__device__ __forceinline__ void Ldmatrix4Trans(uint32_t (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(SmemAddr(p)));
+__device__ __forceinline__ void Ldmatrix4Trans(uint32_t (&r)[4],
+                                               const void* p) {
+  asm volatile(
+      "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+      : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+      : "r"(SmemAddr(p)));
 }
 
 __device__ __forceinline__ void CpAsync16(void* smem, const void* gmem) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(SmemAddr(smem)), "l"(gmem));
+  asm volatile(
+      "cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(SmemAddr(smem)),
+      "l"(gmem));
 }
-__device__ __forceinline__ void CpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void CpAsyncCommit() {
+  asm volatile("cp.async.commit_group;\n" ::);
+}
 template <int N>
 __device__ __forceinline__ void CpAsyncWait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
@@ -125,52 +137,59 @@ __device__ __forceinline__ void CpAsyncWait() {
 // Copies ROWS rows of D elements, starting at permuted position `first`, from
 // a [N, D] slab into smem rows of stride D + kPad (gathering through `inv`).
 template <typename T, int ROWS, int D, int THREADS>
-__device__ __forceinline__ void LoadRows(T* smem, const T* slab, int64_t first, const int32_t* inv,
-                                         int tid) {
+__device__ __forceinline__ void LoadRows(T* smem, const T* slab, int64_t first,
+                                         const int32_t* inv, int tid) {
   constexpr int kChunks = D / 8;  // 16-byte chunks per row
 #pragma unroll
   for (int i = tid; i < ROWS * kChunks; i += THREADS) {
     const int r = i / kChunks;
     const int c = i % kChunks;
-    const int64_t p = inv ? static_cast<int64_t>(__ldg(inv + first + r)) : first + r;
+    const int64_t p =
+        inv ? static_cast<int64_t>(__ldg(inv + first + r)) : first + r;
     CpAsync16(smem + r * (D + kPad) + c * 8, slab + p * D + c * 8);
   }
 }
 
 // Is (query r, key c) of a block live under mask code `code`?
-__device__ __forceinline__ bool Live(int code, int r, int c, int block, const uint64_t* words,
+__device__ __forceinline__ bool Live(int code, int r, int c, int block,
+                                     const uint64_t* words,
                                      int words_per_mask) {
   if (code == -1) return true;
   if (code == -2) return c <= r;
   const int bit = r * block + c;
-  return (__ldg(words + static_cast<int64_t>(code) * words_per_mask + (bit >> 6)) >> (bit & 63)) &
+  return (__ldg(words + static_cast<int64_t>(code) * words_per_mask +
+                (bit >> 6)) >>
+          (bit & 63)) &
          1ull;
 }
 
 // A-operand fragments of a 16 x D row slice at `rows` (smem, stride D + kPad).
 template <int D>
-__device__ __forceinline__ void LoadAFrags(uint32_t (&f)[D / 16][4], const void* rows_base,
-                                           int lane) {
+__device__ __forceinline__ void LoadAFrags(uint32_t (&f)[D / 16][4],
+                                           const void* rows_base, int lane) {
   using B16 = uint16_t;
   const B16* base = static_cast<const B16*>(rows_base);
 #pragma unroll
   for (int kk = 0; kk < D / 16; ++kk) {
-    Ldmatrix4(f[kk], base + (lane % 16) * (D + kPad) + kk * 16 + (lane / 16) * 8);
+    Ldmatrix4(f[kk],
+              base + (lane % 16) * (D + kPad) + kk * 16 + (lane / 16) * 8);
   }
 }
 
 // acc[NT/8][4] += A(16 x D, fragments) * B^T where B is NT rows of D in smem:
 // the "scores" product (Q K^T, dO V^T, K Q^T, V dO^T).
 template <typename T, int NT, int D>
-__device__ __forceinline__ void MmaABt(float (&acc)[NT / 8][4], const uint32_t (&a)[D / 16][4],
+__device__ __forceinline__ void MmaABt(float (&acc)[NT / 8][4],
+                                       const uint32_t (&a)[D / 16][4],
                                        const T* b_rows, int lane) {
 #pragma unroll
   for (int kk = 0; kk < D / 16; ++kk) {
 #pragma unroll
     for (int j = 0; j < NT / 16; ++j) {
       uint32_t r[4];
-      Ldmatrix4(r, b_rows + (j * 16 + (lane / 16) * 8 + (lane % 8)) * (D + kPad) + kk * 16 +
-                       ((lane / 8) % 2) * 8);
+      Ldmatrix4(r, b_rows +
+                       (j * 16 + (lane / 16) * 8 + (lane % 8)) * (D + kPad) +
+                       kk * 16 + ((lane / 8) % 2) * 8);
       Ops<T>::mma(acc[2 * j], a[kk], r[0], r[1]);
       Ops<T>::mma(acc[2 * j + 1], a[kk], r[2], r[3]);
     }
@@ -180,8 +199,9 @@ __device__ __forceinline__ void MmaABt(float (&acc)[NT / 8][4], const uint32_t (
 // As MmaABt, with A (16 rows of D at a_rows) also read from smem, one k-step
 // at a time: 12 fewer live registers than holding all of A's fragments.
 template <typename T, int NT, int D>
-__device__ __forceinline__ void MmaABtSmem(float (&acc)[NT / 8][4], const T* a_rows,
-                                           const T* b_rows, int lane) {
+__device__ __forceinline__ void MmaABtSmem(float (&acc)[NT / 8][4],
+                                           const T* a_rows, const T* b_rows,
+                                           int lane) {
 #pragma unroll
   for (int kk = 0; kk < D / 16; ++kk) {
     uint32_t a[4];
@@ -189,8 +209,9 @@ __device__ __forceinline__ void MmaABtSmem(float (&acc)[NT / 8][4], const T* a_r
 #pragma unroll
     for (int j = 0; j < NT / 16; ++j) {
       uint32_t r[4];
-      Ldmatrix4(r, b_rows + (j * 16 + (lane / 16) * 8 + (lane % 8)) * (D + kPad) + kk * 16 +
-                       ((lane / 8) % 2) * 8);
+      Ldmatrix4(r, b_rows +
+                       (j * 16 + (lane / 16) * 8 + (lane % 8)) * (D + kPad) +
+                       kk * 16 + ((lane / 8) % 2) * 8);
       Ops<T>::mma(acc[2 * j], a, r[0], r[1]);
       Ops<T>::mma(acc[2 * j + 1], a, r[2], r[3]);
     }
@@ -200,7 +221,8 @@ __device__ __forceinline__ void MmaABtSmem(float (&acc)[NT / 8][4], const T* a_r
 // acc[D/8][4] += P(16 x NT, accumulator layout, fp32) * B where B is NT rows
 // of D in smem: the "value" product (P V, dS K, P^T dO, dS^T Q).
 template <typename T, int NT, int D>
-__device__ __forceinline__ void MmaPB(float (&acc)[D / 8][4], const float (&p)[NT / 8][4],
+__device__ __forceinline__ void MmaPB(float (&acc)[D / 8][4],
+                                      const float (&p)[NT / 8][4],
                                       const T* b_rows, int lane) {
 #pragma unroll
   for (int kk = 0; kk < NT / 16; ++kk) {
@@ -212,8 +234,10 @@ __device__ __forceinline__ void MmaPB(float (&acc)[D / 8][4], const float (&p)[N
 #pragma unroll
     for (int jd = 0; jd < D / 16; ++jd) {
       uint32_t r[4];
-      Ldmatrix4Trans(r, b_rows + (kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * (D + kPad) +
-                            jd * 16 + (lane / 16) * 8);
+      Ldmatrix4Trans(
+          r, b_rows +
+                 (kk * 16 + (lane % 8) + ((lane / 8) % 2) * 8) * (D + kPad) +
+                 jd * 16 + (lane / 16) * 8);
       Ops<T>::mma(acc[2 * jd], a, r[0], r[1]);
       Ops<T>::mma(acc[2 * jd + 1], a, r[2], r[3]);
     }
@@ -224,8 +248,8 @@ __device__ __forceinline__ void MmaPB(float (&acc)[D / 8][4], const float (&p)[N
 // rows at original positions pos0 / pos1 of `slab`, multiplied by s0 / s1.
 template <typename T, int D>
 __device__ __forceinline__ void StoreAcc(T* slab, int64_t pos0, int64_t pos1,
-                                         const float (&acc)[D / 8][4], float s0, float s1,
-                                         int t4) {
+                                         const float (&acc)[D / 8][4], float s0,
+                                         float s1, int t4) {
 #pragma unroll
   for (int j = 0; j < D / 8; ++j) {
     const int col = j * 8 + 2 * t4;
@@ -260,7 +284,8 @@ constexpr int BwdTile() {
 // for K <= 64 (two 256-thread CTAs, or eight 64-thread ones), 255 for K = 128.
 template <int D, int THREADS>
 constexpr int MinBlocks() {
-  return (D <= 64 ? 512 : 256) / THREADS > 0 ? (D <= 64 ? 512 : 256) / THREADS : 1;
+  return (D <= 64 ? 512 : 256) / THREADS > 0 ? (D <= 64 ? 512 : 256) / THREADS
+                                             : 1;
 }
 
 // A query-side work list: for tile t (G consecutive query blocks), entries
@@ -275,7 +300,8 @@ struct RowTiles {
 
 // The tile's rows in the [N, D] slab (zero-filled past n).
 template <typename T, int D, int ROWS, int THREADS>
-__device__ __forceinline__ void LoadTileRows(T* smem, const T* slab, int64_t first, int64_t n,
+__device__ __forceinline__ void LoadTileRows(T* smem, const T* slab,
+                                             int64_t first, int64_t n,
                                              const int32_t* inv, int tid) {
   constexpr int kChunks = D / 8;
 #pragma unroll
@@ -284,7 +310,8 @@ __device__ __forceinline__ void LoadTileRows(T* smem, const T* slab, int64_t fir
     const int c = i % kChunks;
     T* dst = smem + r * (D + kPad) + c * 8;
     if (first + r < n) {
-      const int64_t p = inv ? static_cast<int64_t>(__ldg(inv + first + r)) : first + r;
+      const int64_t p =
+          inv ? static_cast<int64_t>(__ldg(inv + first + r)) : first + r;
       CpAsync16(dst, slab + p * D + c * 8);
     } else {
       *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
@@ -296,16 +323,18 @@ __device__ __forceinline__ void LoadTileRows(T* smem, const T* slab, int64_t fir
 
 template <typename T, int BL, int D, int G>
 constexpr int FwdSmemBytes() {
-  return (G * BL + 4 * FwdKeyTile<BL>()) * (D + kPad) * static_cast<int>(sizeof(T));
+  return (G * BL + 4 * FwdKeyTile<BL>()) * (D + kPad) *
+         static_cast<int>(sizeof(T));
 }
 
 // q, k, v, out: [B, H, N, D]; lse: [B, H, N]. CTA = one query tile of 128
 // rows (G = 128/BL blocks); walks the union of the tile's key blocks, each warp
 // computing only the entries its own query block uses.
 template <typename T, int BL, int D, int G>
-__global__ void __launch_bounds__(G * BL * 2, (MinBlocks<D, G * BL * 2>()))
-    ForwardKernel(LayoutView L, RowTiles tiles, int heads, float scale_log2, const T* __restrict__ q,
-                  const T* __restrict__ k, const T* __restrict__ v, T* __restrict__ out,
+__global__ void __launch_bounds__(G* BL * 2, (MinBlocks<D, G * BL * 2>()))
+    ForwardKernel(LayoutView L, RowTiles tiles, int heads, float scale_log2,
+                  const T* __restrict__ q, const T* __restrict__ k,
+                  const T* __restrict__ v, T* __restrict__ out,
                   float* __restrict__ lse) {
   constexpr int QT = G * BL;  // query rows of the CTA
   constexpr int kThreads = QT * 2;
@@ -317,8 +346,10 @@ __global__ void __launch_bounds__(G * BL * 2, (MinBlocks<D, G * BL * 2>()))
   T* ks = qs + QT * LD;                    // [2][BK][LD]
   T* vs = ks + 2 * BK * LD;                // [2][BK][LD]
 
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
-  const int tile = tiles.num_tiles - 1 - static_cast<int>(blockIdx.x);  // heavy (late) rows first
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4,
+            t4 = lane % 4;
+  const int tile = tiles.num_tiles - 1 -
+                   static_cast<int>(blockIdx.x);  // heavy (late) rows first
   const int h = blockIdx.y;
   const int lh = h % L.layout_heads;
   const int64_t n = L.n;
@@ -326,11 +357,13 @@ __global__ void __launch_bounds__(G * BL * 2, (MinBlocks<D, G * BL * 2>()))
   const T* kg = k + slab * D;
   const T* vg = v + slab * D;
   const int32_t* inv = L.inverse_perm ? L.inverse_perm + lh * n : nullptr;
-  const int64_t* ro = tiles.offsets + static_cast<int64_t>(lh) * (tiles.num_tiles + 1);
+  const int64_t* ro =
+      tiles.offsets + static_cast<int64_t>(lh) * (tiles.num_tiles + 1);
   const int64_t e0 = ro[tile];
   const int ntiles = static_cast<int>(ro[tile + 1] - e0) * kSub;
-  const int gw = (warp * 16) / BL;              // this warp's block in the tile
-  const int r0 = (warp * 16) % BL + g;          // this lane's rows in that block: r0, r0 + 8
+  const int gw = (warp * 16) / BL;  // this warp's block in the tile
+  const int r0 =
+      (warp * 16) % BL + g;  // this lane's rows in that block: r0, r0 + 8
   const int64_t first_row = static_cast<int64_t>(tile) * QT;
 
   auto load_kv = [&](int it) {
@@ -373,8 +406,8 @@ __global__ void __launch_bounds__(G * BL * 2, (MinBlocks<D, G * BL * 2>()))
         for (int i = 0; i < 4; ++i) {
           float x = s[j][i] * scale_log2;
           if (code != -1 &&
-              !Live(code, r0 + (i >> 1) * 8, c_base + j * 8 + 2 * t4 + (i & 1), BL, L.mask_words,
-                    L.words_per_mask)) {
+              !Live(code, r0 + (i >> 1) * 8, c_base + j * 8 + 2 * t4 + (i & 1),
+                    BL, L.mask_words, L.words_per_mask)) {
             x = -INFINITY;
           }
           s[j][i] = x;
@@ -385,7 +418,8 @@ __global__ void __launch_bounds__(G * BL * 2, (MinBlocks<D, G * BL * 2>()))
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
         const float mn = fmaxf(m[r], QuadMax(mx[r]));
-        mu[r] = mn == -INFINITY ? 0.f : mn;  // fully masked so far: keep exp2 finite
+        mu[r] = mn == -INFINITY ? 0.f
+                                : mn;  // fully masked so far: keep exp2 finite
         alpha[r] = FastExp2(m[r] - mu[r]);
         m[r] = mn;
         l[r] *= alpha[r];
@@ -434,10 +468,12 @@ __global__ void __launch_bounds__(G * BL * 2, (MinBlocks<D, G * BL * 2>()))
 
 // dout, out: [rows, D]; delta: [rows]. D/8 lanes per row, 16-byte loads.
 template <typename T, int D>
-__global__ void DeltaKernel(int64_t rows, const T* __restrict__ out, const T* __restrict__ dout,
+__global__ void DeltaKernel(int64_t rows, const T* __restrict__ out,
+                            const T* __restrict__ dout,
                             float* __restrict__ delta) {
   constexpr int kLanes = D / 8;
-  const int64_t gid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t gid =
+      static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int64_t row = gid / kLanes;
   const int c = static_cast<int>(gid % kLanes);
   float acc = 0.f;
@@ -454,7 +490,8 @@ __global__ void DeltaKernel(int64_t rows, const T* __restrict__ out, const T* __
     }
   }
 #pragma unroll
-  for (int off = kLanes / 2; off > 0; off /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+  for (int off = kLanes / 2; off > 0; off /= 2)
+    acc += __shfl_xor_sync(0xffffffffu, acc, off);
   if (row < rows && c == 0) delta[row] = acc;
 }
 
@@ -462,15 +499,18 @@ __global__ void DeltaKernel(int64_t rows, const T* __restrict__ out, const T* __
 
 template <typename T, int BL, int D, int G>
 constexpr int DqSmemBytes() {
-  return (2 * G * BL + 4 * BwdTile<BL>()) * (D + kPad) * static_cast<int>(sizeof(T));
+  return (2 * G * BL + 4 * BwdTile<BL>()) * (D + kPad) *
+         static_cast<int>(sizeof(T));
 }
 
 // dq = scale * sum_j dS_ij k_j, dS = P * (dP - delta), dP = dout V^T.
 template <typename T, int BL, int D, int G>
-__global__ void __launch_bounds__(G * BL * 2, (MinBlocks<D, G * BL * 2>())) BackwardDqKernel(
-    LayoutView L, RowTiles tiles, int heads, float scale_log2, float scale, const T* __restrict__ q,
-    const T* __restrict__ k, const T* __restrict__ v, const T* __restrict__ dout,
-    const float* __restrict__ lse, const float* __restrict__ delta, T* __restrict__ dq) {
+__global__ void __launch_bounds__(G* BL * 2, (MinBlocks<D, G * BL * 2>()))
+    BackwardDqKernel(LayoutView L, RowTiles tiles, int heads, float scale_log2,
+                     float scale, const T* __restrict__ q,
+                     const T* __restrict__ k, const T* __restrict__ v,
+                     const T* __restrict__ dout, const float* __restrict__ lse,
+                     const float* __restrict__ delta, T* __restrict__ dq) {
   constexpr int QT = G * BL;
   constexpr int kThreads = QT * 2;
   constexpr int BK = BwdTile<BL>();
@@ -482,7 +522,8 @@ __global__ void __launch_bounds__(G * BL * 2, (MinBlocks<D, G * BL * 2>())) Back
   T* ks = dos + QT * LD;                   // [2][BK][LD]
   T* vs = ks + 2 * BK * LD;                // [2][BK][LD]
 
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4,
+            t4 = lane % 4;
   const int tile = tiles.num_tiles - 1 - static_cast<int>(blockIdx.x);
   const int h = blockIdx.y;
   const int lh = h % L.layout_heads;
@@ -491,7 +532,8 @@ __global__ void __launch_bounds__(G * BL * 2, (MinBlocks<D, G * BL * 2>())) Back
   const T* kg = k + slab * D;
   const T* vg = v + slab * D;
   const int32_t* inv = L.inverse_perm ? L.inverse_perm + lh * n : nullptr;
-  const int64_t* ro = tiles.offsets + static_cast<int64_t>(lh) * (tiles.num_tiles + 1);
+  const int64_t* ro =
+      tiles.offsets + static_cast<int64_t>(lh) * (tiles.num_tiles + 1);
   const int64_t e0 = ro[tile];
   const int ntiles = static_cast<int>(ro[tile + 1] - e0) * kSub;
   const int gw = (warp * 16) / BL;
@@ -508,7 +550,8 @@ __global__ void __launch_bounds__(G * BL * 2, (MinBlocks<D, G * BL * 2>())) Back
   };
 
   LoadTileRows<T, D, QT, kThreads>(qs, q + slab * D, first_row, n, inv, tid);
-  LoadTileRows<T, D, QT, kThreads>(dos, dout + slab * D, first_row, n, inv, tid);
+  LoadTileRows<T, D, QT, kThreads>(dos, dout + slab * D, first_row, n, inv,
+                                   tid);
   if (ntiles > 0) load_kv(0);
   CpAsyncCommit();
 
@@ -522,7 +565,8 @@ __global__ void __launch_bounds__(G * BL * 2, (MinBlocks<D, G * BL * 2>())) Back
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       const float x = lse[slab + pos[r]];
-      lse2[r] = x == -INFINITY ? INFINITY : x * kLog2e;  // empty row: every p becomes 0
+      lse2[r] = x == -INFINITY ? INFINITY
+                               : x * kLog2e;  // empty row: every p becomes 0
       dlt[r] = delta[slab + pos[r]];
     }
   }
@@ -552,10 +596,12 @@ __global__ void __launch_bounds__(G * BL * 2, (MinBlocks<D, G * BL * 2>())) Back
       for (int j = 0; j < BK / 8; ++j) {
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
-          const bool live = code == -1 || Live(code, r0 + (i >> 1) * 8,
-                                               c_base + j * 8 + 2 * t4 + (i & 1), BL,
-                                               L.mask_words, L.words_per_mask);
-          const float p = live ? FastExp2(s[j][i] * scale_log2 - lse2[i >> 1]) : 0.f;
+          const bool live =
+              code == -1 ||
+              Live(code, r0 + (i >> 1) * 8, c_base + j * 8 + 2 * t4 + (i & 1),
+                   BL, L.mask_words, L.words_per_mask);
+          const float p =
+              live ? FastExp2(s[j][i] * scale_log2 - lse2[i >> 1]) : 0.f;
           s[j][i] = p * (dp[j][i] - dlt[i >> 1]);  // dS
         }
       }
@@ -564,7 +610,8 @@ __global__ void __launch_bounds__(G * BL * 2, (MinBlocks<D, G * BL * 2>())) Back
     __syncthreads();
   }
   CpAsyncWait<0>();
-  if (rows_valid) StoreAcc<T, D>(dq + slab * D, pos[0], pos[1], acc, scale, scale, t4);
+  if (rows_valid)
+    StoreAcc<T, D>(dq + slab * D, pos[0], pos[1], acc, scale, scale, t4);
 }
 
 // ---- Backward: dk/dv pass (CTA per key block, column CSR split) ------------
@@ -594,15 +641,18 @@ constexpr int DkvSmemBytes() {
 // 32-block variant spilled 168 bytes.
 template <int D, int THREADS>
 constexpr int DkvMinBlocks() {
-  return THREADS >= 256 ? MinBlocks<D, THREADS>() : MinBlocks<D, THREADS * 4 / 3>();
+  return THREADS >= 256 ? MinBlocks<D, THREADS>()
+                        : MinBlocks<D, THREADS * 4 / 3>();
 }
 
 template <typename T, int BL, int D, int S>
-__global__ void __launch_bounds__(S * BL * 2, (DkvMinBlocks<D, S * BL * 2>())) BackwardDkvKernel(
-    LayoutView L, int heads, float scale_log2, float scale, const T* __restrict__ q,
-    const T* __restrict__ k, const T* __restrict__ v, const T* __restrict__ dout,
-    const float* __restrict__ lse, const float* __restrict__ delta, T* __restrict__ dk,
-    T* __restrict__ dv) {
+__global__ void __launch_bounds__(S* BL * 2, (DkvMinBlocks<D, S * BL * 2>()))
+    BackwardDkvKernel(LayoutView L, int heads, float scale_log2, float scale,
+                      const T* __restrict__ q, const T* __restrict__ k,
+                      const T* __restrict__ v, const T* __restrict__ dout,
+                      const float* __restrict__ lse,
+                      const float* __restrict__ delta, T* __restrict__ dk,
+                      T* __restrict__ dv) {
   constexpr int kGroupThreads = BL * 2;
   constexpr int kThreads = S * kGroupThreads;
   constexpr int BQ = BwdTile<BL>();
@@ -613,14 +663,18 @@ __global__ void __launch_bounds__(S * BL * 2, (DkvMinBlocks<D, S * BL * 2>())) B
   T* vs = ks + BL * LD;                    // [BL][LD]
   T* qs = vs + BL * LD;                    // [S][2][BQ][LD]
   T* dos = qs + S * 2 * BQ * LD;           // [S][2][BQ][LD]
-  float* lse_s = reinterpret_cast<float*>(dos + S * 2 * BQ * LD);  // [S][2][BQ] (log2 units)
-  float* dlt_s = lse_s + S * 2 * BQ;                               // [S][2][BQ]
-  float* red = reinterpret_cast<float*>(qs);  // [BL][D] reduction buffer, reuses qs after the loop
+  float* lse_s = reinterpret_cast<float*>(
+      dos + S * 2 * BQ * LD);         // [S][2][BQ] (log2 units)
+  float* dlt_s = lse_s + S * 2 * BQ;  // [S][2][BQ]
+  float* red = reinterpret_cast<float*>(
+      qs);  // [BL][D] reduction buffer, reuses qs after the loop
 
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4,
+            t4 = lane % 4;
   const int grp = warp / (BL / 16);
   const int gtid = tid % kGroupThreads;
-  const int kb = static_cast<int>(blockIdx.x);  // early key blocks have the most queries
+  const int kb =
+      static_cast<int>(blockIdx.x);  // early key blocks have the most queries
   const int h = blockIdx.y;
   const int lh = h % L.layout_heads;
   const int64_t n = L.n;
@@ -628,12 +682,14 @@ __global__ void __launch_bounds__(S * BL * 2, (DkvMinBlocks<D, S * BL * 2>())) B
   const T* qg = q + slab * D;
   const T* dog = dout + slab * D;
   const int32_t* inv = L.inverse_perm ? L.inverse_perm + lh * n : nullptr;
-  const int64_t* co = L.col_offsets + static_cast<int64_t>(lh) * (L.num_blocks + 1);
+  const int64_t* co =
+      L.col_offsets + static_cast<int64_t>(lh) * (L.num_blocks + 1);
   const int64_t c0 = co[kb];
-  const int total = static_cast<int>(co[kb + 1] - c0) * kSub;  // query sub-tiles
-  const int steps = (total + S - 1) / S;                        // per group (uniform)
-  const int kw = (warp % (BL / 16)) * 16;                       // this warp's first key
-  const int kr0 = kw + g;                                       // lane keys kr0, kr0 + 8
+  const int total =
+      static_cast<int>(co[kb + 1] - c0) * kSub;  // query sub-tiles
+  const int steps = (total + S - 1) / S;         // per group (uniform)
+  const int kw = (warp % (BL / 16)) * 16;        // this warp's first key
+  const int kr0 = kw + g;                        // lane keys kr0, kr0 + 8
   T* qs_g = qs + grp * 2 * BQ * LD;
   T* dos_g = dos + grp * 2 * BQ * LD;
   float* lse_g = lse_s + grp * 2 * BQ;
@@ -643,10 +699,13 @@ __global__ void __launch_bounds__(S * BL * 2, (DkvMinBlocks<D, S * BL * 2>())) B
     const int idx = it * S + grp;
     if (idx >= total) return;
     const int64_t c = c0 + idx / kSub;
-    const int64_t first = static_cast<int64_t>(__ldg(L.col_rows + c)) * BL + (idx % kSub) * BQ;
+    const int64_t first =
+        static_cast<int64_t>(__ldg(L.col_rows + c)) * BL + (idx % kSub) * BQ;
     const int buf = it & 1;
-    LoadRows<T, BQ, D, kGroupThreads>(qs_g + buf * BQ * LD, qg, first, inv, gtid);
-    LoadRows<T, BQ, D, kGroupThreads>(dos_g + buf * BQ * LD, dog, first, inv, gtid);
+    LoadRows<T, BQ, D, kGroupThreads>(qs_g + buf * BQ * LD, qg, first, inv,
+                                      gtid);
+    LoadRows<T, BQ, D, kGroupThreads>(dos_g + buf * BQ * LD, dog, first, inv,
+                                      gtid);
     for (int r = gtid; r < BQ; r += kGroupThreads) {
       const int64_t p = inv ? __ldg(inv + first + r) : first + r;
       const float x = lse[slab + p];
@@ -655,8 +714,10 @@ __global__ void __launch_bounds__(S * BL * 2, (DkvMinBlocks<D, S * BL * 2>())) B
     }
   };
 
-  LoadRows<T, BL, D, kThreads>(ks, k + slab * D, static_cast<int64_t>(kb) * BL, inv, tid);
-  LoadRows<T, BL, D, kThreads>(vs, v + slab * D, static_cast<int64_t>(kb) * BL, inv, tid);
+  LoadRows<T, BL, D, kThreads>(ks, k + slab * D, static_cast<int64_t>(kb) * BL,
+                               inv, tid);
+  LoadRows<T, BL, D, kThreads>(vs, v + slab * D, static_cast<int64_t>(kb) * BL,
+                               inv, tid);
   CpAsyncCommit();
   load_q(0);
   CpAsyncCommit();
@@ -680,8 +741,9 @@ __global__ void __launch_bounds__(S * BL * 2, (DkvMinBlocks<D, S * BL * 2>())) B
       const T* dob_s = dos_g + buf * BQ * LD;
       const float* lsb = lse_g + buf * BQ;
       const float* dlb = dlt_g + buf * BQ;
-      const int r_base = (idx % kSub) * BQ;  // query row offset inside the query block
-      float st[BQ / 8][4] = {};              // S^T: keys x queries
+      const int r_base =
+          (idx % kSub) * BQ;     // query row offset inside the query block
+      float st[BQ / 8][4] = {};  // S^T: keys x queries
       float dpt[BQ / 8][4] = {};
       MmaABtSmem<T, BQ, D>(st, ks + kw * LD, qb_s, lane);
       MmaABtSmem<T, BQ, D>(dpt, vs + kw * LD, dob_s, lane);
@@ -690,9 +752,11 @@ __global__ void __launch_bounds__(S * BL * 2, (DkvMinBlocks<D, S * BL * 2>())) B
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
           const int qc = j * 8 + 2 * t4 + (i & 1);
-          const bool live = code == -1 || Live(code, r_base + qc, kr0 + (i >> 1) * 8, BL,
-                                               L.mask_words, L.words_per_mask);
-          const float p = live ? FastExp2(st[j][i] * scale_log2 - lsb[qc]) : 0.f;
+          const bool live =
+              code == -1 || Live(code, r_base + qc, kr0 + (i >> 1) * 8, BL,
+                                 L.mask_words, L.words_per_mask);
+          const float p =
+              live ? FastExp2(st[j][i] * scale_log2 - lsb[qc]) : 0.f;
           st[j][i] = p;
           dpt[j][i] = p * (dpt[j][i] - dlb[qc]);  // dS^T
         }
@@ -711,7 +775,7 @@ __global__ void __launch_bounds__(S * BL * 2, (DkvMinBlocks<D, S * BL * 2>())) B
     StoreAcc<T, D>(dv + slab * D, pos0, pos1, dva, 1.f, 1.f, t4);
   } else {
     // Sum the groups' partials in group order, then group 0 stores.
-    auto reduce = [&](float (&acc)[D / 8][4]) {
+    auto reduce = [&](float(&acc)[D / 8][4]) {
       __syncthreads();
       for (int s = 0; s < S; ++s) {
         if (grp == s) {
@@ -759,7 +823,8 @@ __global__ void __launch_bounds__(S * BL * 2, (DkvMinBlocks<D, S * BL * 2>())) B
 template <typename K>
 cudaError_t PrepareSmem(K kernel, int bytes) {
   if (bytes <= 48 * 1024) return cudaSuccess;
-  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+  return cudaFuncSetAttribute(
+      kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
 }
 
 // The query-side list for G blocks per CTA (G = 1: the layout's row CSR).
@@ -768,51 +833,60 @@ RowTiles MakeRowTiles(const LayoutView& L) {
   if constexpr (G == 1) {
     return RowTiles{L.row_offsets, L.row_cols, L.row_masks, L.num_blocks};
   } else {
-    return RowTiles{L.tile_row_offsets, L.tile_row_cols, L.tile_row_codes, L.num_tiles};
+    return RowTiles{L.tile_row_offsets, L.tile_row_cols, L.tile_row_codes,
+                    L.num_tiles};
   }
 }
 
 template <typename T, int BL, int D, int G>
-int ForwardG(const LayoutView& L, const Problem& p, const void* q, const void* k, const void* v,
-             void* out, float* lse, cudaStream_t stream) {
+int ForwardG(const LayoutView& L, const Problem& p, const void* q,
+             const void* k, const void* v, void* out, float* lse,
+             cudaStream_t stream) {
   constexpr int kSmem = FwdSmemBytes<T, BL, D, G>();
-  static const cudaError_t prepared = PrepareSmem(ForwardKernel<T, BL, D, G>, kSmem);
+  static const cudaError_t prepared =
+      PrepareSmem(ForwardKernel<T, BL, D, G>, kSmem);
   if (prepared != cudaSuccess) return prepared;
   const RowTiles tiles = MakeRowTiles<G>(L);
-  ForwardKernel<T, BL, D, G><<<dim3(tiles.num_tiles, p.heads, p.batch), G * BL * 2, kSmem,
-                               stream>>>(
-      L, tiles, p.heads, p.scale * kLog2e, static_cast<const T*>(q), static_cast<const T*>(k),
-      static_cast<const T*>(v), static_cast<T*>(out), lse);
+  ForwardKernel<T, BL, D, G>
+      <<<dim3(tiles.num_tiles, p.heads, p.batch), G * BL * 2, kSmem, stream>>>(
+          L, tiles, p.heads, p.scale * kLog2e, static_cast<const T*>(q),
+          static_cast<const T*>(k), static_cast<const T*>(v),
+          static_cast<T*>(out), lse);
   return cudaGetLastError();
 }
 
 template <typename T, int BL, int D, int G>
-int DqG(const LayoutView& L, const Problem& p, const void* q, const void* k, const void* v,
-        const float* lse, const void* dout, const float* delta, void* dq, cudaStream_t stream) {
+int DqG(const LayoutView& L, const Problem& p, const void* q, const void* k,
+        const void* v, const float* lse, const void* dout, const float* delta,
+        void* dq, cudaStream_t stream) {
   constexpr int kSmem = DqSmemBytes<T, BL, D, G>();
-  static const cudaError_t prepared = PrepareSmem(BackwardDqKernel<T, BL, D, G>, kSmem);
+  static const cudaError_t prepared =
+      PrepareSmem(BackwardDqKernel<T, BL, D, G>, kSmem);
   if (prepared != cudaSuccess) return prepared;
   const RowTiles tiles = MakeRowTiles<G>(L);
-  BackwardDqKernel<T, BL, D, G><<<dim3(tiles.num_tiles, p.heads, p.batch), G * BL * 2, kSmem,
-                                  stream>>>(
-      L, tiles, p.heads, p.scale * kLog2e, p.scale, static_cast<const T*>(q),
-      static_cast<const T*>(k), static_cast<const T*>(v), static_cast<const T*>(dout), lse, delta,
-      static_cast<T*>(dq));
+  BackwardDqKernel<T, BL, D, G>
+      <<<dim3(tiles.num_tiles, p.heads, p.batch), G * BL * 2, kSmem, stream>>>(
+          L, tiles, p.heads, p.scale * kLog2e, p.scale,
+          static_cast<const T*>(q), static_cast<const T*>(k),
+          static_cast<const T*>(v), static_cast<const T*>(dout), lse, delta,
+          static_cast<T*>(dq));
   return cudaGetLastError();
 }
 
 template <typename T, int BL, int D, int S>
-int DkvS(const LayoutView& L, const Problem& p, const void* q, const void* k, const void* v,
-         const float* lse, const void* dout, const float* delta, void* dk, void* dv,
-         cudaStream_t stream) {
+int DkvS(const LayoutView& L, const Problem& p, const void* q, const void* k,
+         const void* v, const float* lse, const void* dout, const float* delta,
+         void* dk, void* dv, cudaStream_t stream) {
   constexpr int kSmem = DkvSmemBytes<T, BL, D, S>();
-  static const cudaError_t prepared = PrepareSmem(BackwardDkvKernel<T, BL, D, S>, kSmem);
+  static const cudaError_t prepared =
+      PrepareSmem(BackwardDkvKernel<T, BL, D, S>, kSmem);
   if (prepared != cudaSuccess) return prepared;
-  BackwardDkvKernel<T, BL, D, S><<<dim3(L.num_blocks, p.heads, p.batch), S * BL * 2, kSmem,
-                                   stream>>>(
-      L, p.heads, p.scale * kLog2e, p.scale, static_cast<const T*>(q), static_cast<const T*>(k),
-      static_cast<const T*>(v), static_cast<const T*>(dout), lse, delta, static_cast<T*>(dk),
-      static_cast<T*>(dv));
+  BackwardDkvKernel<T, BL, D, S>
+      <<<dim3(L.num_blocks, p.heads, p.batch), S * BL * 2, kSmem, stream>>>(
+          L, p.heads, p.scale * kLog2e, p.scale, static_cast<const T*>(q),
+          static_cast<const T*>(k), static_cast<const T*>(v),
+          static_cast<const T*>(dout), lse, delta, static_cast<T*>(dk),
+          static_cast<T*>(dv));
   return cudaGetLastError();
 }
 
@@ -833,9 +907,12 @@ cudaError_t GetSideStream(SideStream* out) {
   auto it = per_device.find(device);
   if (it == per_device.end()) {
     SideStream s;
-    if ((err = cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking)) != cudaSuccess ||
-        (err = cudaEventCreateWithFlags(&s.fork, cudaEventDisableTiming)) != cudaSuccess ||
-        (err = cudaEventCreateWithFlags(&s.join, cudaEventDisableTiming)) != cudaSuccess) {
+    if ((err = cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking)) !=
+            cudaSuccess ||
+        (err = cudaEventCreateWithFlags(&s.fork, cudaEventDisableTiming)) !=
+            cudaSuccess ||
+        (err = cudaEventCreateWithFlags(&s.join, cudaEventDisableTiming)) !=
+            cudaSuccess) {
       return err;
     }
     it = per_device.emplace(device, s).first;
@@ -845,21 +922,24 @@ cudaError_t GetSideStream(SideStream* out) {
 }
 
 template <typename T, int BL, int D>
-int Forward(const LayoutView& L, const Problem& p, const void* q, const void* k, const void* v,
-            void* out, float* lse, cudaStream_t stream) {
+int Forward(const LayoutView& L, const Problem& p, const void* q, const void* k,
+            const void* v, void* out, float* lse, cudaStream_t stream) {
   constexpr int G = kTileRows / BL;
-  if (G > 1 && L.row_merge) return ForwardG<T, BL, D, G>(L, p, q, k, v, out, lse, stream);
+  if (G > 1 && L.row_merge)
+    return ForwardG<T, BL, D, G>(L, p, q, k, v, out, lse, stream);
   return ForwardG<T, BL, D, 1>(L, p, q, k, v, out, lse, stream);
 }
 
 template <typename T, int BL, int D>
-int Backward(const LayoutView& L, const Problem& p, const void* q, const void* k, const void* v,
-             const void* out, const float* lse, const void* dout, void* dq, void* dk, void* dv,
-             float* delta, cudaStream_t stream) {
+int Backward(const LayoutView& L, const Problem& p, const void* q,
+             const void* k, const void* v, const void* out, const float* lse,
+             const void* dout, void* dq, void* dk, void* dv, float* delta,
+             cudaStream_t stream) {
   const int64_t rows = static_cast<int64_t>(p.batch) * p.heads * L.n;
   const int64_t threads = rows * (D / 8);
-  DeltaKernel<T, D><<<static_cast<unsigned>((threads + 255) / 256), 256, 0, stream>>>(
-      rows, static_cast<const T*>(out), static_cast<const T*>(dout), delta);
+  DeltaKernel<T, D>
+      <<<static_cast<unsigned>((threads + 255) / 256), 256, 0, stream>>>(
+          rows, static_cast<const T*>(out), static_cast<const T*>(dout), delta);
   cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess) return err;
   // dq and dk/dv are independent once delta exists: run dq on a side stream
@@ -869,16 +949,20 @@ int Backward(const LayoutView& L, const Problem& p, const void* q, const void* k
   err = GetSideStream(&side);
   if (err != cudaSuccess) return err;
   if ((err = cudaEventRecord(side.fork, stream)) != cudaSuccess) return err;
-  if ((err = cudaStreamWaitEvent(side.stream, side.fork, 0)) != cudaSuccess) return err;
+  if ((err = cudaStreamWaitEvent(side.stream, side.fork, 0)) != cudaSuccess)
+    return err;
   constexpr int G = kTileRows / BL;
-  int e = (G > 1 && L.row_merge)
-              ? DqG<T, BL, D, G>(L, p, q, k, v, lse, dout, delta, dq, side.stream)
-              : DqG<T, BL, D, 1>(L, p, q, k, v, lse, dout, delta, dq, side.stream);
+  int e =
+      (G > 1 && L.row_merge)
+          ? DqG<T, BL, D, G>(L, p, q, k, v, lse, dout, delta, dq, side.stream)
+          : DqG<T, BL, D, 1>(L, p, q, k, v, lse, dout, delta, dq, side.stream);
   if (e != cudaSuccess) return e;
-  e = (G > 1 && L.col_split) ? DkvS<T, BL, D, G>(L, p, q, k, v, lse, dout, delta, dk, dv, stream)
-                             : DkvS<T, BL, D, 1>(L, p, q, k, v, lse, dout, delta, dk, dv, stream);
+  e = (G > 1 && L.col_split)
+          ? DkvS<T, BL, D, G>(L, p, q, k, v, lse, dout, delta, dk, dv, stream)
+          : DkvS<T, BL, D, 1>(L, p, q, k, v, lse, dout, delta, dk, dv, stream);
   if (e != cudaSuccess) return e;
-  if ((err = cudaEventRecord(side.join, side.stream)) != cudaSuccess) return err;
+  if ((err = cudaEventRecord(side.join, side.stream)) != cudaSuccess)
+    return err;
   return cudaStreamWaitEvent(stream, side.join, 0);
 }
 
@@ -913,7 +997,8 @@ int Dispatch(const LayoutView& L, const Problem& p, F&& f) {
         return cudaErrorInvalidValue;
     }
   };
-  return p.dtype == DType::kBF16 ? by_block(__nv_bfloat16()) : by_block(__half());
+  return p.dtype == DType::kBF16 ? by_block(__nv_bfloat16())
+                                 : by_block(__half());
 }
 
 struct ForwardFn {
@@ -940,22 +1025,27 @@ struct BackwardFn {
   cudaStream_t s;
   template <typename T, int BL, int D>
   int operator()() const {
-    return Backward<T, BL, D>(L, p, q, k, v, out, lse, dout, dq, dk, dv, delta, s);
+    return Backward<T, BL, D>(L, p, q, k, v, out, lse, dout, dq, dk, dv, delta,
+                              s);
   }
 };
 
 }  // namespace
 
-int LaunchForward(const LayoutView& layout, const Problem& problem, const void* q, const void* k,
-                  const void* v, void* out, float* lse, CUstream_st* stream) {
-  return Dispatch(layout, problem, ForwardFn{layout, problem, q, k, v, out, lse, stream});
+int LaunchForward(const LayoutView& layout, const Problem& problem,
+                  const void* q, const void* k, const void* v, void* out,
+                  float* lse, CUstream_st* stream) {
+  return Dispatch(layout, problem,
+                  ForwardFn{layout, problem, q, k, v, out, lse, stream});
 }
 
-int LaunchBackward(const LayoutView& layout, const Problem& problem, const void* q, const void* k,
-                   const void* v, const void* out, const float* lse, const void* dout, void* dq,
-                   void* dk, void* dv, float* delta, CUstream_st* stream) {
+int LaunchBackward(const LayoutView& layout, const Problem& problem,
+                   const void* q, const void* k, const void* v, const void* out,
+                   const float* lse, const void* dout, void* dq, void* dk,
+                   void* dv, float* delta, CUstream_st* stream) {
   return Dispatch(layout, problem,
-                  BackwardFn{layout, problem, q, k, v, out, lse, dout, dq, dk, dv, delta, stream});
+                  BackwardFn{layout, problem, q, k, v, out, lse, dout, dq, dk,
+                             dv, delta, stream});
 }
 
 }  // namespace st::attention::cuda

@@ -16,9 +16,11 @@ __device__ __forceinline__ uint64_t Mix(uint64_t x) {  // splitmix64 finaliser
 
 template <typename T>
 __global__ void FillKernel(T* dst, int64_t count, uint64_t seed) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const float u = static_cast<float>(Mix(seed ^ (i * 0x2545f4914f6cdd1dull)) >> 40) * 0x1p-24f;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+       i < count; i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const float u =
+        static_cast<float>(Mix(seed ^ (i * 0x2545f4914f6cdd1dull)) >> 40) *
+        0x1p-24f;
     dst[i] = static_cast<T>(2.f * u - 1.f + 1e-3f);
   }
 }
