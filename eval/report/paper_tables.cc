@@ -477,7 +477,9 @@ std::string RenderTable3(const std::vector<LoadedRun>& runs,
     const int64_t context = r.spec().data().context();
     for (size_t i = 0; i < std::size(kTable3); ++i) {
       const int64_t m = kTable3[i].min_context;
-      if (named > 0 && named != m) continue;
+      // A run that evaluated several minimum contexts fills every row its
+      // fractions match; one with a single result only the row it names.
+      if (named > 0 && named != m && r.min_context_size() <= 1) continue;
       const double paper_fraction = static_cast<double>(m) / kTable3Context;
       const proto::MinContextResult* best = nullptr;
       for (const proto::MinContextResult& mc : r.min_context()) {
