@@ -124,6 +124,11 @@ __device__ __forceinline__ void CpAsync16(void* smem, const void* gmem) {
       "cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(SmemAddr(smem)),
       "l"(gmem));
 }
+__device__ __forceinline__ void CpAsync4(void* smem, const void* gmem) {
+  asm volatile(
+      "cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(SmemAddr(smem)),
+      "l"(gmem));
+}
 __device__ __forceinline__ void CpAsyncCommit() {
   asm volatile("cp.async.commit_group;\n" ::);
 }
@@ -663,9 +668,8 @@ __global__ void __launch_bounds__(S* BL * 2, (DkvMinBlocks<D, S * BL * 2>()))
   T* vs = ks + BL * LD;                    // [BL][LD]
   T* qs = vs + BL * LD;                    // [S][2][BQ][LD]
   T* dos = qs + S * 2 * BQ * LD;           // [S][2][BQ][LD]
-  float* lse_s = reinterpret_cast<float*>(
-      dos + S * 2 * BQ * LD);         // [S][2][BQ] (log2 units)
-  float* dlt_s = lse_s + S * 2 * BQ;  // [S][2][BQ]
+  float* lse_s = reinterpret_cast<float*>(dos + S * 2 * BQ * LD);  // [S][2][BQ]
+  float* dlt_s = lse_s + S * 2 * BQ;                               // [S][2][BQ]
   float* red = reinterpret_cast<float*>(
       qs);  // [BL][D] reduction buffer, reuses qs after the loop
 
@@ -706,11 +710,12 @@ __global__ void __launch_bounds__(S* BL * 2, (DkvMinBlocks<D, S * BL * 2>()))
                                       gtid);
     LoadRows<T, BQ, D, kGroupThreads>(dos_g + buf * BQ * LD, dog, first, inv,
                                       gtid);
+    // Asynchronous too: a plain load here would stall the group on global
+    // latency every step (the value is stored to smem at once).
     for (int r = gtid; r < BQ; r += kGroupThreads) {
       const int64_t p = inv ? __ldg(inv + first + r) : first + r;
-      const float x = lse[slab + p];
-      lse_g[buf * BQ + r] = x == -INFINITY ? INFINITY : x * kLog2e;
-      dlt_g[buf * BQ + r] = delta[slab + p];
+      CpAsync4(lse_g + buf * BQ + r, lse + slab + p);
+      CpAsync4(dlt_g + buf * BQ + r, delta + slab + p);
     }
   };
 
@@ -755,8 +760,11 @@ __global__ void __launch_bounds__(S* BL * 2, (DkvMinBlocks<D, S * BL * 2>()))
           const bool live =
               code == -1 || Live(code, r_base + qc, kr0 + (i >> 1) * 8, BL,
                                  L.mask_words, L.words_per_mask);
-          const float p =
-              live ? FastExp2(st[j][i] * scale_log2 - lsb[qc]) : 0.f;
+          const float lv =
+              lsb[qc];  // natural log; -inf: a row with no live key
+          const float p = live && lv != -INFINITY
+                              ? FastExp2(st[j][i] * scale_log2 - lv * kLog2e)
+                              : 0.f;
           st[j][i] = p;
           dpt[j][i] = p * (dpt[j][i] - dlb[qc]);  // dS^T
         }
