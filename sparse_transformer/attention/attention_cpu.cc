@@ -142,6 +142,19 @@ void ProbabilitiesFromLse(int rows, int cols, const T* lse_rows, T* s) {
   }
 }
 
+// Softmax backward on a tile, in place: ds [rows, cols] holds dP = dO·Vᵀ on
+// entry and dS = P ∘ (dP − D_row) · scale on return, where D = rowsum(dO ∘ O).
+template <typename T>
+void ScoreGradient(int rows, int cols, const T* p, const T* d_rows, T scale,
+                   T* ds) {
+  for (int r = 0; r < rows; ++r) {
+    for (int j = 0; j < cols; ++j) {
+      const int64_t x = int64_t{r} * cols + j;
+      ds[x] = p[x] * (ds[x] - d_rows[r]) * scale;
+    }
+  }
+}
+
 struct Dims {
   int64_t n;
   int heads, block, nb, kqk, kv;
@@ -401,12 +414,7 @@ void BlockSparseAttentionBackward(const AttentionLayout& layout, int batch,
       ProbabilitiesFromLse(bs, width, lse_r.data(), p.data());
       Gemm(false, true, bs, width, kv, T(1), doblk, kv, vc.data(), kv, T(0),
            ds.data(), width);
-      for (int r = 0; r < bs; ++r) {
-        for (int j = 0; j < width; ++j) {
-          const int64_t x = int64_t{r} * width + j;
-          ds[x] = p[x] * (ds[x] - d_r[r]) * scale;
-        }
-      }
+      ScoreGradient(bs, width, p.data(), d_r.data(), scale, ds.data());
       Gemm(false, false, bs, kqk, width, T(1), ds.data(), width, kc.data(), kqk,
            T(1), dqblk.data(), kqk);
     }
@@ -460,12 +468,7 @@ void BlockSparseAttentionBackward(const AttentionLayout& layout, int batch,
            T(1), dvblk.data(), kv);
       Gemm(false, true, height, bs, kv, T(1), doc.data(), kv, vblk, kv, T(0),
            ds.data(), bs);
-      for (int r = 0; r < height; ++r) {
-        for (int j = 0; j < bs; ++j) {
-          const int64_t x = int64_t{r} * bs + j;
-          ds[x] = p[x] * (ds[x] - d_r[r]) * scale;
-        }
-      }
+      ScoreGradient(height, bs, p.data(), d_r.data(), scale, ds.data());
       Gemm(true, false, bs, kqk, height, T(1), ds.data(), bs, qc.data(), kqk,
            T(1), dkblk.data(), kqk);
     }
