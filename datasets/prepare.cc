@@ -1,20 +1,23 @@
 // Builds prepared data files (prepared.h) from the real distributions or
-// builds the offline stand-ins.
+// builds the offline stand-ins. Stand-ins (sources fetched first with
+// datasets/fetch_sources.sh; --nofetch uses the cache only):
 //
-//   bazel run //datasets:prepare -- --dataset=text      # stand-ins, from the
-//   bazel run //datasets:prepare -- --dataset=images    # packages that
-//   bazel run //datasets:prepare -- --dataset=audio     # fetch_sources.sh got
-//   bazel run //datasets:prepare -- --dataset=enwik8 --input=enwik8.zip
-//   bazel run //datasets:prepare -- --dataset=cifar10
-//   --input=cifar-10-batches-bin bazel run //datasets:prepare --
-//   --dataset=imagenet64
-//       --train=train_data_batch_1.npz,...,train_data_batch_10.npz
-//       --valid=val_data.npz                      # or folders of 64x64 PNGs
-//   bazel run //datasets:prepare -- --dataset=music --input=<folder of wav/ogg>
+//   bazel run -c opt //datasets:prepare -- --dataset=text
+//   bazel run -c opt //datasets:prepare -- --dataset=images
+//   bazel run -c opt //datasets:prepare -- --dataset=audio
+//
+// The paper's data sets as distributed:
+//
+//   ... --dataset=enwik8 --input=enwik8.zip
+//   ... --dataset=cifar10 --input=cifar-10-batches-bin
+//   ... --dataset=imagenet64 --train=train_data_batch_1.npz,...
+//           --valid=val_data.npz          (or folders of 64x64 PNGs)
+//   ... --dataset=music --input=<folder of .wav/.ogg>
 //
 // Output goes to <workspace>/data/<dataset>/ unless --out is given.
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -46,6 +49,9 @@ DEFINE_string(cache, "",
               "source package cache (default $ST_DATA_DIR or "
               "<workspace>/data/cache)");
 DEFINE_uint64(seed, 1, "seed of the document/tile/track shuffles");
+DEFINE_bool(fetch, true,
+            "stand-ins: first run datasets/fetch_sources.sh for the set "
+            "(idempotent; offline once the cache holds the packages)");
 
 namespace st {
 namespace datasets {
@@ -65,6 +71,19 @@ absl::Status RequireFlag(const std::string& value, const char* name) {
       absl::StrCat("--dataset=", FLAGS_dataset, " needs --", name));
 }
 
+// Downloads (apt-get download) and unpacks the stand-in's source packages into
+// the cache, so that one command builds a stand-in on a fresh machine.
+absl::Status FetchSources(const std::string& set, const std::string& cache) {
+  const std::string script = WorkspaceDir() + "/datasets/fetch_sources.sh";
+  const std::string cmd = absl::StrCat("ST_DATA_DIR='", cache, "' '", script,
+                                       "' --sources-only ", set, " 1>&2");
+  if (std::system(cmd.c_str()) != 0) {
+    return absl::UnavailableError(absl::StrCat(
+        script, " --sources-only ", set, " failed (see its output above)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<std::string>> Build(const std::string& out_dir) {
   const std::string& d = FLAGS_dataset;
   StandinOptions standin;
@@ -72,6 +91,9 @@ absl::StatusOr<std::vector<std::string>> Build(const std::string& out_dir) {
       FLAGS_cache.empty() ? DefaultCacheDir() : UserPath(FLAGS_cache);
   standin.out_dir = out_dir;
   standin.seed = FLAGS_seed;
+  if (FLAGS_fetch && (d == "text" || d == "images" || d == "audio")) {
+    ST_RETURN_IF_ERROR(FetchSources(d, standin.cache));
+  }
   if (d == "text") return BuildTextStandin(standin);
   if (d == "images") return BuildImageStandins(standin);
   if (d == "audio") return BuildAudioStandin(standin);
