@@ -15,6 +15,8 @@
 //   ... --dataset=music --input=<folder of .wav/.ogg>
 //
 // Output goes to <workspace>/data/<dataset>/ unless --out is given.
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -75,6 +77,12 @@ absl::Status RequireFlag(const std::string& value, const char* name) {
 // the cache, so that one command builds a stand-in on a fresh machine.
 absl::Status FetchSources(const std::string& set, const std::string& cache) {
   const std::string script = WorkspaceDir() + "/datasets/fetch_sources.sh";
+  if (access(script.c_str(), X_OK) != 0) {
+    return absl::NotFoundError(absl::StrCat(
+        script,
+        ": not found (run from the workspace with bazel run, or pass "
+        "--nofetch to use --cache as it is)"));
+  }
   const std::string cmd = absl::StrCat("ST_DATA_DIR='", cache, "' '", script,
                                        "' --sources-only ", set, " 1>&2");
   if (std::system(cmd.c_str()) != 0) {

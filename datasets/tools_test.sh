@@ -42,7 +42,7 @@ expect_one_line "unknown --dataset='bogus'" "$BIN/prepare" --dataset=bogus --out
 expect_one_line "--dataset=imagenet64 needs --train" \
   "$BIN/prepare" --dataset=imagenet64 --out="$T/out"
 expect_one_line "$T/nocache/versions.txt: missing" \
-  "$BIN/prepare" --dataset=text --cache="$T/nocache" --out="$T/out"
+  "$BIN/prepare" --dataset=text --nofetch --cache="$T/nocache" --out="$T/out"
 
 if [[ $failures -ne 0 ]]; then
   echo "$failures failures"
