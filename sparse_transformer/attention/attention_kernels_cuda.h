@@ -51,6 +51,24 @@ struct LayoutView {
   //   one key block of block/16 warps walks its list alone.
   bool row_merge = false;
   bool col_split = false;
+
+  // Hopper (sm_90a, wgmma) path, uploaded when `hopper` is set. Its forward
+  // and dq passes use the merged tile lists above (always uploaded then, G =
+  // 128 / block, G = 1 for block 128: the row CSR). Its dk/dv pass takes
+  // column tiles of 64 keys: CG = max(1, 64 / block) key blocks grouped by
+  // similar column lists (for block 128 each block gives two tiles of 64
+  // keys), with the ascending union of their query blocks and one mask code
+  // per (entry, key block of the tile), kAbsent when unused:
+  //   keys of tile t: col_tile_keys[(h*NC+t)*CG + s] (key block or -1),
+  //   entries [col_tile_offsets[h*(NC+1)+t], ...[+1]) of col_tile_rows,
+  //   codes col_tile_codes[entry*CG + s].
+  bool hopper = false;
+  int col_tile_blocks = 1;                    // CG
+  int num_col_tiles = 0;                      // NC
+  const int32_t* col_tile_keys = nullptr;     // [LH*NC*CG]
+  const int64_t* col_tile_offsets = nullptr;  // [LH*(NC+1)]
+  const int32_t* col_tile_rows = nullptr;     // [U] query block
+  const int32_t* col_tile_codes = nullptr;    // [U*CG]
 };
 
 inline constexpr int kAbsent =
@@ -68,6 +86,10 @@ struct Problem {
   float scale = 0;   // softmax scale, usually 1/sqrt(K)
   DType dtype = DType::kBF16;
 };
+
+// Whether the wgmma kernels can run on the current device (compute
+// capability 9.0, i.e. H100/H200; they are built for sm_90a).
+bool HopperKernelsAvailable();
 
 // Returns a cudaError_t value (0 on success); launches only, no sync.
 int LaunchForward(const LayoutView& layout, const Problem& problem,

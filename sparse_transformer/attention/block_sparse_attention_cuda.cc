@@ -76,6 +76,94 @@ TileLists BuildTileLists(const AttentionLayout& layout, int G, bool columns) {
   return out;
 }
 
+// The Hopper dk/dv pass's column tiles (see LayoutView::col_tile_*): per
+// head, key blocks ordered by (last, first) query block of their column lists
+// so that neighbours have similar lists (the fixed pattern's summary blocks
+// pair with each other, local windows with their neighbours), grouped CG at a
+// time, each group with the union of its blocks' query blocks; groups with the
+// longest unions first (they are the longest-running CTAs).
+struct ColumnTiles {
+  int cg = 1;
+  int num_tiles = 0;
+  std::vector<int32_t> keys;     // [LH*NC*CG]
+  std::vector<int64_t> offsets;  // [LH*(NC+1)]
+  std::vector<int32_t> rows;     // [U]
+  std::vector<int32_t> codes;    // [U*CG]
+};
+
+ColumnTiles BuildColumnTiles(const AttentionLayout& layout) {
+  const int nb = layout.num_blocks();
+  ColumnTiles out;
+  out.cg = std::max(1, 64 / layout.block());
+  const int cg = out.cg;
+  out.num_tiles = (nb + cg - 1) / cg;
+  absl::Span<const int64_t> off = layout.col_offsets();
+  absl::Span<const int32_t> masks = layout.row_masks();
+  std::vector<int32_t> order(nb);
+  std::vector<int32_t> union_ids;
+  std::vector<int32_t> union_codes;
+  struct Group {
+    std::vector<int32_t> keys, rows, codes;
+  };
+  std::vector<Group> groups(out.num_tiles);
+  std::vector<int32_t> by_size(out.num_tiles);
+  for (int h = 0; h < layout.heads(); ++h) {
+    const int64_t* ho = off.data() + static_cast<int64_t>(h) * (nb + 1);
+    auto first = [&](int b) {
+      return ho[b] < ho[b + 1] ? layout.col_rows()[ho[b]] : -1;
+    };
+    auto last = [&](int b) {
+      return ho[b] < ho[b + 1] ? layout.col_rows()[ho[b + 1] - 1] : -1;
+    };
+    for (int b = 0; b < nb; ++b) order[b] = b;
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+      return std::make_pair(last(a), first(a)) <
+             std::make_pair(last(b), first(b));
+    });
+    for (int t = 0; t < out.num_tiles; ++t) {
+      Group& gr = groups[t];
+      gr.keys.assign(cg, -1);
+      std::vector<std::pair<int32_t, int32_t>> items;  // (query block, slot)
+      std::vector<int32_t> item_codes;
+      for (int s = 0; s < cg && t * cg + s < nb; ++s) {
+        const int b = order[t * cg + s];
+        gr.keys[s] = b;
+        for (int64_t e = ho[b]; e < ho[b + 1]; ++e) {
+          items.emplace_back(layout.col_rows()[e], s);
+          item_codes.push_back(masks[layout.col_entries()[e]]);
+        }
+      }
+      std::vector<int32_t> idx(items.size());
+      for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int32_t>(i);
+      std::sort(idx.begin(), idx.end(),
+                [&](int a, int b) { return items[a] < items[b]; });
+      gr.rows.clear();
+      gr.codes.clear();
+      for (size_t i = 0; i < idx.size(); ++i) {
+        const auto& it = items[idx[i]];
+        if (gr.rows.empty() || gr.rows.back() != it.first) {
+          gr.rows.push_back(it.first);
+          gr.codes.insert(gr.codes.end(), cg, cuda::kAbsent);
+        }
+        gr.codes[gr.codes.size() - cg + it.second] = item_codes[idx[i]];
+      }
+      by_size[t] = t;
+    }
+    std::stable_sort(by_size.begin(), by_size.end(), [&](int a, int b) {
+      return groups[a].rows.size() > groups[b].rows.size();
+    });
+    out.offsets.push_back(static_cast<int64_t>(out.rows.size()));
+    for (int t : by_size) {
+      const Group& gr = groups[t];
+      out.keys.insert(out.keys.end(), gr.keys.begin(), gr.keys.end());
+      out.rows.insert(out.rows.end(), gr.rows.begin(), gr.rows.end());
+      out.codes.insert(out.codes.end(), gr.codes.begin(), gr.codes.end());
+      out.offsets.push_back(static_cast<int64_t>(out.rows.size()));
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 DeviceAttentionLayout::~DeviceAttentionLayout() {
@@ -122,6 +210,17 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout,
   // Work decomposition (see LayoutView): merge G = 128 / block query blocks
   // per CTA when at least 75% of the merged entries are used by each block;
   // split the dk/dv column lists over 8 warps when they average >= 8 blocks.
+  using Choice = UploadOptions::Choice;
+  const bool hopper_ok = cuda::HopperKernelsAvailable();
+  if (options.hopper == Choice::kOn && !hopper_ok) {
+    return absl::FailedPreconditionError(
+        "block-sparse attention (CUDA): UploadOptions::hopper is on, but the "
+        "current device is not compute capability 9.0 (the wgmma kernels are "
+        "built for sm_90a)");
+  }
+  // Opt-in: the wgmma kernels are correct but, as built now, slower than the
+  // mma.sync kernels (KERNEL_NOTES.md, v8), so kAuto keeps the latter.
+  v.hopper = options.hopper == Choice::kOn;
   const int G = cuda::kTileRows / layout.block();
   v.tile_blocks = G;
   v.num_tiles = (layout.num_blocks() + G - 1) / G;
@@ -133,16 +232,24 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout,
     const double mean_col =
         used / (static_cast<double>(layout.heads()) * layout.num_blocks());
     v.col_split = mean_col >= 8.0;
-    using Choice = UploadOptions::Choice;
     if (options.row_merge != Choice::kAuto)
       v.row_merge = options.row_merge == Choice::kOn;
     if (options.col_split != Choice::kAuto)
       v.col_split = options.col_split == Choice::kOn;
-    if (v.row_merge) {
+    if (v.row_merge || v.hopper) {
       ST_UPLOAD(tile_row_offsets, absl::MakeConstSpan(rows.offsets));
       ST_UPLOAD(tile_row_cols, absl::MakeConstSpan(rows.ids));
       ST_UPLOAD(tile_row_codes, absl::MakeConstSpan(rows.codes));
     }
+  }
+  if (v.hopper) {
+    const ColumnTiles cols = BuildColumnTiles(layout);
+    v.col_tile_blocks = cols.cg;
+    v.num_col_tiles = cols.num_tiles;
+    ST_UPLOAD(col_tile_keys, absl::MakeConstSpan(cols.keys));
+    ST_UPLOAD(col_tile_offsets, absl::MakeConstSpan(cols.offsets));
+    ST_UPLOAD(col_tile_rows, absl::MakeConstSpan(cols.rows));
+    ST_UPLOAD(col_tile_codes, absl::MakeConstSpan(cols.codes));
   }
 #undef ST_UPLOAD
   if (layout.has_permutation()) {
@@ -244,6 +351,10 @@ absl::Status BlockSparseAttentionBackwardCuda(
 }
 
 #else  // !ST_WITH_CUDA
+
+namespace cuda {
+bool HopperKernelsAvailable() { return false; }
+}  // namespace cuda
 
 namespace {
 absl::Status NoCuda() {

@@ -38,104 +38,11 @@
 #include <type_traits>
 
 #include "sparse_transformer/attention/attention_kernels_cuda.h"
+#include "sparse_transformer/attention/kernel_common_cuda.cuh"
+#include "sparse_transformer/attention/sm90_kernels_cuda.h"
 
 namespace st::attention::cuda {
 namespace {
-
-constexpr float kLog2e = 1.4426950408889634f;
-constexpr float kLn2 = 0.6931471805599453f;
-constexpr int kPad =
-    8;  // elements of padding per smem row: 16 B, kills ldmatrix bank conflicts
-
-// ---- PTX helpers -----------------------------------------------------------
-
-template <typename T>
-struct Ops;
-
-template <>
-struct Ops<__nv_bfloat16> {
-  static __device__ __forceinline__ void mma(float (&c)[4],
-                                             const uint32_t (&a)[4],
-                                             uint32_t b0, uint32_t b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, "
-        "{%4,%5,%6,%7}, "
-        "{%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&v);
-  }
-  static __device__ __forceinline__ float2 unpack(uint32_t x) {
-    return __bfloat1622float2(*reinterpret_cast<__nv_bfloat162*>(&x));
-  }
-};
-
-template <>
-struct Ops<__half> {
-  static __device__ __forceinline__ void mma(float (&c)[4],
-                                             const uint32_t (&a)[4],
-                                             uint32_t b0, uint32_t b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, "
-        "{%4,%5,%6,%7}, "
-        "{%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
-    __half2 v = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&v);
-  }
-  static __device__ __forceinline__ float2 unpack(uint32_t x) {
-    return __half22float2(*reinterpret_cast<__half2*>(&x));
-  }
-};
-
-// 2^x on the special-function unit, flushing denormal results to zero
-// (arguments here are <= 0 or -inf; exp2f adds denormal handling around the
-// same instruction).
-__device__ __forceinline__ float FastExp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
-__device__ __forceinline__ uint32_t SmemAddr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-__device__ __forceinline__ void Ldmatrix4(uint32_t (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(SmemAddr(p)));
-}
-
-__device__ __forceinline__ void Ldmatrix4Trans(uint32_t (&r)[4],
-                                               const void* p) {
-  asm volatile(
-      "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-      : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-      : "r"(SmemAddr(p)));
-}
-
-__device__ __forceinline__ void CpAsync16(void* smem, const void* gmem) {
-  asm volatile(
-      "cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(SmemAddr(smem)),
-      "l"(gmem));
-}
-__device__ __forceinline__ void CpAsync4(void* smem, const void* gmem) {
-  asm volatile(
-      "cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(SmemAddr(smem)),
-      "l"(gmem));
-}
-__device__ __forceinline__ void CpAsyncCommit() {
-  asm volatile("cp.async.commit_group;\n" ::);
-}
-template <int N>
-__device__ __forceinline__ void CpAsyncWait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
 
 // ---- Tile pieces -----------------------------------------------------------
 
@@ -153,19 +60,6 @@ __device__ __forceinline__ void LoadRows(T* smem, const T* slab, int64_t first,
         inv ? static_cast<int64_t>(__ldg(inv + first + r)) : first + r;
     CpAsync16(smem + r * (D + kPad) + c * 8, slab + p * D + c * 8);
   }
-}
-
-// Is (query r, key c) of a block live under mask code `code`?
-__device__ __forceinline__ bool Live(int code, int r, int c, int block,
-                                     const uint64_t* words,
-                                     int words_per_mask) {
-  if (code == -1) return true;
-  if (code == -2) return c <= r;
-  const int bit = r * block + c;
-  return (__ldg(words + static_cast<int64_t>(code) * words_per_mask +
-                (bit >> 6)) >>
-          (bit & 63)) &
-         1ull;
 }
 
 // A-operand fragments of a 16 x D row slice at `rows` (smem, stride D + kPad).
@@ -249,31 +143,6 @@ __device__ __forceinline__ void MmaPB(float (&acc)[D / 8][4],
   }
 }
 
-// Writes a 16 x D accumulator slice (rows g and g+8 of this lane) to the
-// rows at original positions pos0 / pos1 of `slab`, multiplied by s0 / s1.
-template <typename T, int D>
-__device__ __forceinline__ void StoreAcc(T* slab, int64_t pos0, int64_t pos1,
-                                         const float (&acc)[D / 8][4], float s0,
-                                         float s1, int t4) {
-#pragma unroll
-  for (int j = 0; j < D / 8; ++j) {
-    const int col = j * 8 + 2 * t4;
-    *reinterpret_cast<uint32_t*>(slab + pos0 * D + col) =
-        Ops<T>::pack(acc[j][0] * s0, acc[j][1] * s0);
-    *reinterpret_cast<uint32_t*>(slab + pos1 * D + col) =
-        Ops<T>::pack(acc[j][2] * s1, acc[j][3] * s1);
-  }
-}
-
-__device__ __forceinline__ float QuadMax(float x) {
-  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
-  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
-}
-__device__ __forceinline__ float QuadSum(float x) {
-  x += __shfl_xor_sync(0xffffffffu, x, 1);
-  return x + __shfl_xor_sync(0xffffffffu, x, 2);
-}
-
 // Key sub-tile of the forward: a whole block up to 64 keys.
 template <int BL>
 constexpr int FwdKeyTile() {
@@ -292,16 +161,6 @@ constexpr int MinBlocks() {
   return (D <= 64 ? 512 : 256) / THREADS > 0 ? (D <= 64 ? 512 : 256) / THREADS
                                              : 1;
 }
-
-// A query-side work list: for tile t (G consecutive query blocks), entries
-// [offsets[h*(num_tiles+1)+t], ...+1) of key blocks `cols`, with G mask codes
-// per entry. G = 1: the layout's own row CSR.
-struct RowTiles {
-  const int64_t* offsets;
-  const int32_t* cols;
-  const int32_t* codes;
-  int num_tiles;
-};
 
 // The tile's rows in the [N, D] slab (zero-filled past n).
 template <typename T, int D, int ROWS, int THREADS>
@@ -932,6 +791,8 @@ cudaError_t GetSideStream(SideStream* out) {
 template <typename T, int BL, int D>
 int Forward(const LayoutView& L, const Problem& p, const void* q, const void* k,
             const void* v, void* out, float* lse, cudaStream_t stream) {
+  if (D == sm90::kHeadDim && L.hopper)
+    return sm90::Forward(L, p, q, k, v, out, lse, stream);
   constexpr int G = kTileRows / BL;
   if (G > 1 && L.row_merge)
     return ForwardG<T, BL, D, G>(L, p, q, k, v, out, lse, stream);
@@ -959,6 +820,15 @@ int Backward(const LayoutView& L, const Problem& p, const void* q,
   if ((err = cudaEventRecord(side.fork, stream)) != cudaSuccess) return err;
   if ((err = cudaStreamWaitEvent(side.stream, side.fork, 0)) != cudaSuccess)
     return err;
+  if (D == sm90::kHeadDim && L.hopper) {
+    int e = sm90::BackwardDq(L, p, q, k, v, lse, dout, delta, dq, side.stream);
+    if (e != cudaSuccess) return e;
+    e = sm90::BackwardDkv(L, p, q, k, v, lse, dout, delta, dk, dv, stream);
+    if (e != cudaSuccess) return e;
+    if ((err = cudaEventRecord(side.join, side.stream)) != cudaSuccess)
+      return err;
+    return cudaStreamWaitEvent(stream, side.join, 0);
+  }
   constexpr int G = kTileRows / BL;
   int e =
       (G > 1 && L.row_merge)

@@ -27,13 +27,23 @@ namespace st::attention {
 
 using cuda::DType;
 
-// How the kernels split the work (LayoutView::row_merge / col_split). kAuto
-// decides from the layout's shape; tests and benchmarks force either path.
+// How the kernels split the work (LayoutView::row_merge / col_split) and
+// whether the Hopper (wgmma, head dim 64) kernels run. kAuto decides
+// row_merge / col_split from the layout's shape; hopper is opt-in (kAuto =
+// off: on the H200 the wgmma kernels are, as yet, slower than the mma.sync
+// ones, see KERNEL_NOTES.md). hopper = kOn on a device other than compute
+// capability 9.0 is an error at upload. Tests and benchmarks force each path.
 struct UploadOptions {
   enum class Choice { kAuto, kOn, kOff };
   Choice row_merge = Choice::kAuto;
   Choice col_split = Choice::kAuto;
+  Choice hopper = Choice::kAuto;
 };
+
+// True when the current device runs the Hopper (sm_90a) kernels.
+inline bool HopperAttentionAvailable() {
+  return cuda::HopperKernelsAvailable();
+}
 
 // An AttentionLayout's arrays copied to the GPU once (row and column CSR,
 // masks, inverse permutations). Device memory is proportional to the live

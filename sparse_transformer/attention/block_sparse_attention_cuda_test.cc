@@ -185,6 +185,8 @@ std::vector<Case> Cases() {
   add("dense_b32_n96", Config(PatternKind::kDense, 96, 32, 0, 2), 0, 2, 32);
   add("dense_b64_n320", Config(PatternKind::kDense, 320, 64, 0, 2), 0, 1, 128);
   add("dense_b128_n384", Config(PatternKind::kDense, 384, 128, 0, 1), 0, 1, 64);
+  add("dense_b64_n320_d64", Config(PatternKind::kDense, 320, 64, 0, 2), 0, 1,
+      64);
   add("dense_b128_n256_d128", Config(PatternKind::kDense, 256, 128, 0, 2), 0, 1,
       128);
   // Local windows: a partial (explicit-mask) block behind the diagonal.
@@ -238,6 +240,7 @@ std::vector<Case> Cases() {
     c = Config(PatternKind::kFixed, 512, 64, 128, 1);
     c.c = 64;
     add("fixed_l128_c64_b64", c, 0, 1, 128);
+    add("fixed_l128_c64_b64_d64_batch2", c, 0, 2, 64);
   }
   return cases;
 }
@@ -375,17 +378,21 @@ TEST_P(BlockSparseAttentionCudaTest, MatchesCpuReferenceForwardAndBackward) {
       out_ref.data(), lse_ref.data(), dout.values.data(), dq_ref.data(),
       dk_ref.data(), dv_ref.data());
 
-  // Every work decomposition: automatic, and both paths forced (merged query
-  // tiles + split column lists, and one block per CTA).
+  // Every work decomposition: automatic, both mma.sync paths forced (merged
+  // query tiles + split column lists, and one block per CTA), and, on a
+  // Hopper GPU with head dim 64, the wgmma kernels.
   using Choice = UploadOptions::Choice;
-  const UploadOptions modes[3] = {UploadOptions(),
-                                  UploadOptions{Choice::kOn, Choice::kOn},
-                                  UploadOptions{Choice::kOff, Choice::kOff}};
-  for (int mode = 0; mode < 3; ++mode) {
+  const UploadOptions modes[4] = {
+      UploadOptions(), UploadOptions{Choice::kOn, Choice::kOn, Choice::kOff},
+      UploadOptions{Choice::kOff, Choice::kOff, Choice::kOff},
+      UploadOptions{Choice::kAuto, Choice::kAuto, Choice::kOn}};
+  const bool hopper = HopperAttentionAvailable() && K == 64;
+  for (int mode = 0; mode < (hopper ? 4 : 3); ++mode) {
     SCOPED_TRACE(testing::Message() << "decomposition "
                                     << (mode == 0   ? "auto"
                                         : mode == 1 ? "merged/split"
-                                                    : "per-block"));
+                                        : mode == 2 ? "per-block"
+                                                    : "Hopper wgmma"));
     RunOnGpu(layout, modes[mode], B, H, K, scale, dtype, q, k, v, dout, out_ref,
              lse_ref, dq_ref, dk_ref, dv_ref);
   }
@@ -393,6 +400,27 @@ TEST_P(BlockSparseAttentionCudaTest, MatchesCpuReferenceForwardAndBackward) {
 
 INSTANTIATE_TEST_SUITE_P(AllPatterns, BlockSparseAttentionCudaTest,
                          testing::ValuesIn(Params()), ParamName);
+
+// The wgmma kernels are opt-in; asking for them on a GPU other than a Hopper
+// is an error, not a silent fallback.
+TEST(BlockSparseAttentionCudaHopper, OptInAndOnlyOnHopper) {
+  ST_REQUIRE_GPU();
+  PatternConfig cfg = Config(PatternKind::kDense, 256, 32, 0, 1);
+  auto layout = BuildLayout(cfg, 0);
+  ASSERT_TRUE(layout.ok());
+  auto dl = DeviceAttentionLayout::Upload(**layout);
+  ASSERT_TRUE(dl.ok()) << dl.status();
+  EXPECT_FALSE((*dl)->view().hopper);
+  UploadOptions on;
+  on.hopper = UploadOptions::Choice::kOn;
+  auto forced = DeviceAttentionLayout::Upload(**layout, on);
+  if (HopperAttentionAvailable()) {
+    ASSERT_TRUE(forced.ok()) << forced.status();
+    EXPECT_TRUE((*forced)->view().hopper);
+  } else {
+    EXPECT_EQ(forced.status().code(), absl::StatusCode::kFailedPrecondition);
+  }
+}
 
 // Bad shapes are errors, not crashes.
 TEST(BlockSparseAttentionCudaErrors, RejectsBadShapes) {

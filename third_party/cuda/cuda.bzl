@@ -8,7 +8,7 @@ still builds on machines without the CUDA toolkit.
 
 _NVCC = "/usr/local/cuda/bin/nvcc"
 
-def cuda_library(name, cu_srcs = [], srcs = [], hdrs = [], deps = [], copts = [], nvcc_hdrs = [], nvcc_flags = [], visibility = None, **kwargs):
+def cuda_library(name, cu_srcs = [], srcs = [], hdrs = [], deps = [], copts = [], nvcc_hdrs = [], nvcc_flags = [], gencode = None, visibility = None, **kwargs):
     """A C++ library whose `cu_srcs` are compiled by nvcc under --config=cuda.
 
     Args:
@@ -20,6 +20,8 @@ def cuda_library(name, cu_srcs = [], srcs = [], hdrs = [], deps = [], copts = []
       copts: C++ compiler options.
       nvcc_hdrs: headers from other packages that the .cu files include.
       nvcc_flags: extra nvcc options.
+      gencode: replaces the default "arch=compute_$(cuda_arch),code=sm_$(cuda_arch)"
+        for code written for one chip (e.g. "arch=compute_90a,code=sm_90a").
       visibility: passed on.
       **kwargs: passed to cc_library.
     """
@@ -45,7 +47,7 @@ def cuda_library(name, cu_srcs = [], srcs = [], hdrs = [], deps = [], copts = []
                 "-DST_WITH_CUDA=1",
                 "-I.",
                 "-I$(GENDIR)",
-                "-gencode=arch=compute_$(cuda_arch),code=sm_$(cuda_arch)",
+                "-gencode=" + (gencode or "arch=compute_$(cuda_arch),code=sm_$(cuda_arch)"),
             ] + nvcc_flags + [
                 "-o $@",
                 "$(location " + cu + ")",

@@ -44,6 +44,9 @@ DEFINE_string(row_merge, "auto",
               "query tiles over merged key lists: auto, on, off");
 DEFINE_string(col_split, "auto",
               "dk/dv column lists split over warp groups: auto, on, off");
+DEFINE_string(hopper, "auto",
+              "Hopper wgmma kernels (head dim 64, compute capability 9.0; "
+              "opt-in, auto = off): auto, on, off");
 DEFINE_int32(warmup, 5, "untimed runs before timing");
 DEFINE_int32(reps, 30, "timed runs (median reported)");
 
@@ -143,12 +146,17 @@ Row RunCase(const std::string& name, int64_t n) {
   UploadOptions options;
   options.row_merge = choice(FLAGS_row_merge);
   options.col_split = choice(FLAGS_col_split);
+  options.hopper = choice(FLAGS_hopper);
   auto dlayout_or = DeviceAttentionLayout::Upload(layout, options);
   st::ExitOnError(dlayout_or.status());
   const DeviceAttentionLayout& dl = **dlayout_or;
   row.layout_mib = dl.device_bytes() / 1048576.0;
-  row.pattern += dl.view().row_merge ? " [M" : " [-";
-  row.pattern += dl.view().col_split ? "S]" : "-]";
+  if (dl.view().hopper && FLAGS_head_dim == 64) {
+    row.pattern += " [wgmma]";
+  } else {
+    row.pattern += dl.view().row_merge ? " [M" : " [-";
+    row.pattern += dl.view().col_split ? "S]" : "-]";
+  }
 
   CudaAttentionShape shape;
   shape.batch = FLAGS_batch;

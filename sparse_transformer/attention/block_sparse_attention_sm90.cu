@@ -1,0 +1,925 @@
+// Hopper block-sparse attention kernels: the products on wgmma (sm_90a),
+// head dim 64, bf16/fp16 in, fp32 accumulate. Same contract and layout lists
+// as the mma.sync kernels in block_sparse_attention_cuda.cu (see the notes
+// there and in KERNEL_NOTES.md); what changes is the unit of work:
+//   - a warpgroup (4 warps, 128 threads) owns 64 rows of a product and issues
+//     m64n64k16 wgmma: operands stream from shared memory straight into the
+//     tensor cores instead of through ldmatrix into each warp's registers;
+//   - a step gathers 64 keys (forward, dq) or 64 queries (dk/dv) from as many
+//     layout blocks as fit (two 32-blocks of the fixed pattern, or half a
+//     128-block), each 32-key slice with its own mask code, so small blocks
+//     still fill a full-width product;
+//   - tiles sit in shared memory in the 128-byte swizzled layout wgmma reads
+//     (16-byte chunk c of row r stored at chunk c ^ (r % 8)), filled by
+//     cp.async gathers through the inverse permutation.
+// forward : CTA = 128 query rows (2 warpgroups) over the merged row tiles.
+// dq      : CTA = 128 query rows, dq += dS K with S, dP recomputed.
+// dk/dv   : CTA = one warpgroup and one column tile of 64 keys (key blocks
+//           with similar column lists grouped at upload), over the union of
+//           their query blocks; dv += P^T dO, dk += dS^T Q. No atomics.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+#include <mutex>
+
+#include "sparse_transformer/attention/attention_kernels_cuda.h"
+#include "sparse_transformer/attention/kernel_common_cuda.cuh"
+#include "sparse_transformer/attention/sm90_kernels_cuda.h"
+
+#if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#error "block_sparse_attention_sm90.cu must be compiled for sm_90a only"
+#endif
+
+namespace st::attention::cuda {
+namespace sm90 {
+namespace {
+
+constexpr int kD = kHeadDim;  // 64 elements = 128 bytes per row
+constexpr int kW = 64;        // keys (forward, dq) or queries (dk/dv) a step
+
+// ---- wgmma and shared-memory layout
+// ------------------------------------------
+
+template <typename T>
+struct Wgmma;
+
+template <>
+struct Wgmma<__nv_bfloat16> {
+  // d[64/8][4] (+)= A(64x16, registers) * B(16x64, smem descriptor).
+  template <int kTransB>
+  static __device__ __forceinline__ void RS64(float (&d)[8][4],
+                                              const uint32_t (&a)[4],
+                                              uint64_t desc_b, int accumulate) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%"
+        "19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, "
+        "{%32,%33,%34,%35}, %36, p, 1, 1, %38;\n}\n"
+        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
+          "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
+          "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
+          "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
+          "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
+          "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
+          "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
+          "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b),
+          "r"(accumulate), "n"(kTransB));
+  }
+  // d[64/8][4] (+)= A(64x16, smem descriptor, K-major) * B(16x64, smem
+  // descriptor, K-major).
+  static __device__ __forceinline__ void SS64(float (&d)[8][4], uint64_t desc_a,
+                                              uint64_t desc_b, int accumulate) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%"
+        "19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, "
+        "%32, %33, p, 1, 1, 0, 0;\n}\n"
+        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
+          "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
+          "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
+          "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
+          "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
+          "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
+          "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
+          "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+        : "l"(desc_a), "l"(desc_b), "r"(accumulate));
+  }
+};
+
+template <>
+struct Wgmma<__half> {
+  // d[64/8][4] (+)= A(64x16, registers) * B(16x64, smem descriptor).
+  template <int kTransB>
+  static __device__ __forceinline__ void RS64(float (&d)[8][4],
+                                              const uint32_t (&a)[4],
+                                              uint64_t desc_b, int accumulate) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
+        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%"
+        "19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, "
+        "{%32,%33,%34,%35}, %36, p, 1, 1, %38;\n}\n"
+        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
+          "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
+          "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
+          "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
+          "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
+          "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
+          "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
+          "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b),
+          "r"(accumulate), "n"(kTransB));
+  }
+  // d[64/8][4] (+)= A(64x16, smem descriptor, K-major) * B(16x64, smem
+  // descriptor, K-major).
+  static __device__ __forceinline__ void SS64(float (&d)[8][4], uint64_t desc_a,
+                                              uint64_t desc_b, int accumulate) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
+        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%"
+        "19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, "
+        "%32, %33, p, 1, 1, 0, 0;\n}\n"
+        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
+          "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
+          "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
+          "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
+          "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
+          "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
+          "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
+          "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+        : "l"(desc_a), "l"(desc_b), "r"(accumulate));
+  }
+};
+
+// Element offset of 16-byte chunk `chunk` of row `row` in a tile of 64-element
+// rows in the 128-byte swizzled layout (tile base 1024-byte aligned).
+__device__ __forceinline__ int Swz(int row, int chunk) {
+  return row * kD + ((chunk ^ (row & 7)) << 3);
+}
+
+// Shared-memory matrix descriptor, 128-byte swizzle.
+__device__ __forceinline__ uint64_t Desc(const void* smem, uint32_t lbo,
+                                         uint32_t sbo) {
+  const uint32_t a = SmemAddr(smem);
+  return static_cast<uint64_t>((a & 0x3FFFF) >> 4) |
+         (static_cast<uint64_t>(lbo >> 4) << 16) |
+         (static_cast<uint64_t>(sbo >> 4) << 32) | (1ull << 62);
+}
+// K-major operand (rows of 64 K-elements), k-step kk: 32 bytes along the row;
+// 8-row groups 1024 bytes apart.
+template <typename T>
+__device__ __forceinline__ uint64_t KMajor(const T* tile, int kk) {
+  return Desc(tile + kk * 16, 16, 1024);
+}
+// MN-major B operand (rows = the K index, 64 N-elements each), k-step kk:
+// 16 rows on; 8-row groups 1024 bytes apart (one 64-wide atom along N).
+template <typename T>
+__device__ __forceinline__ uint64_t MNMajor(const T* tile, int kk) {
+  return Desc(tile + kk * 16 * kD, 8192, 1024);
+}
+
+__device__ __forceinline__ void WgFence() {
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ void WgCommit() {
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ void WgWait() {
+  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+}
+// After the wait: the accumulators are ready; keeps the compiler from moving
+// their uses above it.
+__device__ __forceinline__ void Pin(float (&d)[8][4]) {
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) asm volatile("" : "+f"(d[j][i])::"memory");
+  }
+}
+__device__ __forceinline__ void Pin(uint32_t (&a)[4][4]) {
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) asm volatile("" : "+r"(a[j][i])::"memory");
+  }
+}
+// Ordinary or cp.async shared-memory writes, then reads by wgmma (the async
+// proxy): each writing thread fences before the barrier.
+__device__ __forceinline__ void ProxyFence() {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+
+// k-step kk (16 columns) of a 64 x 64 fp32 accumulator as a bf16/fp16 A
+// fragment: the accumulator and A-fragment layouts coincide per warp.
+template <typename T>
+__device__ __forceinline__ void PackA(uint32_t (&a)[4], const float (&p)[8][4],
+                                      int kk) {
+  a[0] = Ops<T>::pack(p[2 * kk][0], p[2 * kk][1]);
+  a[1] = Ops<T>::pack(p[2 * kk][2], p[2 * kk][3]);
+  a[2] = Ops<T>::pack(p[2 * kk + 1][0], p[2 * kk + 1][1]);
+  a[3] = Ops<T>::pack(p[2 * kk + 1][2], p[2 * kk + 1][3]);
+}
+
+// Copies ROWS rows into a swizzled tile: row r from position pos_of(r) of the
+// [N, 64] slab, or zeros where pos_of(r) < 0. THREADS threads, 8 per row.
+template <typename T, int ROWS, int THREADS, typename PosFn>
+__device__ __forceinline__ void LoadTile(T* tile, const T* slab, PosFn pos_of,
+                                         int tid) {
+  static_assert(THREADS % 8 == 0 && ROWS % (THREADS / 8) == 0);
+  const int c = tid & 7;
+#pragma unroll
+  for (int r = tid >> 3; r < ROWS; r += THREADS / 8) {
+    const int64_t p = pos_of(r);
+    T* dst = tile + Swz(r, c);
+    if (p >= 0) {
+      CpAsync16(dst, slab + p * kD + c * 8);
+    } else {
+      *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
+    }
+  }
+}
+
+// Rounds the dynamic shared memory base up to 1024 bytes (the swizzle atom).
+__device__ __forceinline__ unsigned char* AlignSmem(unsigned char* raw) {
+  const uint32_t a = SmemAddr(raw);
+  return raw + ((1024 - (a & 1023)) & 1023);
+}
+
+// A step's gather: entry `ent` of the list and offset `off` in its block for
+// row r of step `step` (E entries a step when the block is smaller than a
+// step, SUB steps an entry when it is larger).
+template <int BL>
+struct Steps {
+  static constexpr int E = BL < kW ? kW / BL : 1;
+  static constexpr int SUB = BL > kW ? BL / kW : 1;
+  static __device__ __forceinline__ int Count(int entries) {
+    return (entries + E - 1) / E * SUB;
+  }
+  static __device__ __forceinline__ int Entry(int step, int r) {
+    return (step / SUB) * E + (BL < kW ? r / BL : 0);
+  }
+  static __device__ __forceinline__ int Offset(int step, int r) {
+    return BL < kW ? r % BL : (step % SUB) * kW + r;
+  }
+  // Slice (entry within the step) of accumulator column block j (8 columns).
+  static constexpr int Slice(int j) { return BL < kW ? (j * 8) / BL : 0; }
+};
+
+// ---- Forward
+// -------------------------------------------------------------------
+
+constexpr int kFwdSmem = (128 + 4 * kW) * kD * 2 + 1024;
+// CTAs per SM to ask the register allocator for (ptxas, sm_90a): two (128
+// registers) where that does not spill (blocks 16, 128); blocks 32 and 64
+// take 237 and 182 registers (512 and 48 bytes of spill at 128), so one.
+template <int BL>
+constexpr int FwdCtasPerSm() {
+  return BL == 32 || BL == 64 ? 1 : 2;
+}
+
+// q, k, v, out: [B, H, N, 64]; lse: [B, H, N]. CTA = 128 query rows (G =
+// 128 / BL blocks, G = 1 for BL = 128), 2 warpgroups of 64 rows.
+template <typename T, int BL>
+__global__ void __launch_bounds__(256, FwdCtasPerSm<BL>())
+    ForwardKernel(LayoutView L, RowTiles tiles, int heads, float scale_log2,
+                  const T* __restrict__ q, const T* __restrict__ k,
+                  const T* __restrict__ v, T* __restrict__ out,
+                  float* __restrict__ lse) {
+  using St = Steps<BL>;
+  constexpr int G = BL < 128 ? 128 / BL : 1;
+  extern __shared__ unsigned char smem_raw[];
+  T* qs = reinterpret_cast<T*>(AlignSmem(smem_raw));  // [128][64]
+  T* ks = qs + 128 * kD;                              // [2][64][64]
+  T* vs = ks + 2 * kW * kD;                           // [2][64][64]
+
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4,
+            t4 = lane % 4, wg = warp / 4;
+  const int tile = tiles.num_tiles - 1 - static_cast<int>(blockIdx.x);
+  const int h = blockIdx.y;
+  const int lh = h % L.layout_heads;
+  const int64_t n = L.n;
+  const int64_t slab = (static_cast<int64_t>(blockIdx.z) * heads + h) * n;
+  const int32_t* inv = L.inverse_perm ? L.inverse_perm + lh * n : nullptr;
+  const int64_t* ro =
+      tiles.offsets + static_cast<int64_t>(lh) * (tiles.num_tiles + 1);
+  const int64_t e0 = ro[tile];
+  const int nent = static_cast<int>(ro[tile + 1] - e0);
+  const int nsteps = St::Count(nent);
+  const int gw = (warp * 16) / BL;      // this warp's query block in the tile
+  const int r0 = (warp * 16) % BL + g;  // lane rows r0, r0 + 8 in that block
+  const int wg_first = (wg * 64) / BL, wg_last = (wg * 64 + 63) / BL;
+  const int64_t first_row = static_cast<int64_t>(tile) * 128;
+
+  auto key_pos = [&](int step, int r) -> int64_t {
+    const int ent = St::Entry(step, r);
+    if (ent >= nent) return -1;
+    const int64_t key =
+        static_cast<int64_t>(__ldg(tiles.cols + e0 + ent)) * BL +
+        St::Offset(step, r);
+    return inv ? __ldg(inv + key) : key;
+  };
+  auto load_kv = [&](int step) {
+    const int buf = step & 1;
+    auto pos = [&](int r) { return key_pos(step, r); };
+    LoadTile<T, kW, 256>(ks + buf * kW * kD, k + slab * kD, pos, tid);
+    LoadTile<T, kW, 256>(vs + buf * kW * kD, v + slab * kD, pos, tid);
+  };
+  LoadTile<T, 128, 256>(
+      qs, q + slab * kD,
+      [&](int r) -> int64_t {
+        const int64_t p = first_row + r;
+        if (p >= n) return -1;
+        return inv ? __ldg(inv + p) : p;
+      },
+      tid);
+  CpAsyncCommit();
+  if (nsteps > 0) load_kv(0);
+  CpAsyncCommit();
+
+  // Q stays in shared memory as the A operand of S = Q K^T. (Holding it in
+  // registers as A fragments loaded once gave wrong S from the second step
+  // on, on sm_90a with CUDA 13.0: the fragments did not survive the loop.)
+  const T* qw = qs + wg * 64 * kD;
+
+  float o[8][4] = {};
+  float m[2] = {-INFINITY, -INFINITY};
+  float l[2] = {0.f, 0.f};
+
+  for (int it = 0; it < nsteps; ++it) {
+    if (it + 1 < nsteps) load_kv(it + 1);
+    CpAsyncCommit();
+    CpAsyncWait<1>();
+    ProxyFence();
+    __syncthreads();
+    int code[St::E];
+    bool wg_any = false;
+#pragma unroll
+    for (int j = 0; j < St::E; ++j) {
+      const int ent = (it / St::SUB) * St::E + j;
+      code[j] = kAbsent;
+      if (ent < nent) {
+        const int32_t* c = tiles.codes + (e0 + ent) * G;
+        code[j] = __ldg(c + gw);
+        for (int b = wg_first; b <= wg_last; ++b)
+          wg_any |= __ldg(c + b) != kAbsent;
+      }
+    }
+    if (wg_any) {  // warpgroup-uniform
+      const T* kb = ks + (it & 1) * kW * kD;
+      const T* vb = vs + (it & 1) * kW * kD;
+      float s[8][4];
+      WgFence();
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk)
+        Wgmma<T>::SS64(s, KMajor(qw, kk), KMajor(kb, kk), kk > 0);
+      WgCommit();
+      WgWait();
+      Pin(s);
+
+      float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const int cd = code[St::Slice(j)];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          float x = s[j][i] * scale_log2;
+          if (cd != -1) {
+            const int kc = St::Offset(it, j * 8 + 2 * t4 + (i & 1));
+            if (cd == kAbsent || !Live(cd, r0 + (i >> 1) * 8, kc, BL,
+                                       L.mask_words, L.words_per_mask))
+              x = -INFINITY;
+          }
+          s[j][i] = x;
+          mx[i >> 1] = fmaxf(mx[i >> 1], x);
+        }
+      }
+      float alpha[2], mu[2];
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const float mn = fmaxf(m[r], QuadMax(mx[r]));
+        mu[r] = mn == -INFINITY ? 0.f : mn;  // nothing live yet: exp2 finite
+        alpha[r] = FastExp2(m[r] - mu[r]);
+        m[r] = mn;
+        l[r] *= alpha[r];
+      }
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const float p = FastExp2(s[j][i] - mu[i >> 1]);
+          s[j][i] = p;
+          l[i >> 1] += p;
+        }
+        o[j][0] *= alpha[0];
+        o[j][1] *= alpha[0];
+        o[j][2] *= alpha[1];
+        o[j][3] *= alpha[1];
+      }
+      uint32_t pa[4][4];
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk) PackA<T>(pa[kk], s, kk);
+      Pin(o);  // the rescaled o and P are written before the fence
+      Pin(pa);
+      WgFence();
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk)
+        Wgmma<T>::template RS64<1>(o, pa[kk], MNMajor(vb, kk), 1);
+      WgCommit();
+      WgWait();
+      Pin(o);
+    }
+    __syncthreads();  // the next prefetch overwrites this buffer
+  }
+  CpAsyncWait<0>();
+
+  const int64_t p0 = first_row + warp * 16 + g;
+  if (p0 >= n) return;  // partial last tile: no rows here
+  float inv_l[2], row_lse[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const float lt = QuadSum(l[r]);
+    inv_l[r] = lt > 0.f ? 1.f / lt : 0.f;
+    row_lse[r] = lt > 0.f ? (m[r] + log2f(lt)) * kLn2 : -INFINITY;
+  }
+  const int64_t pos0 = inv ? __ldg(inv + p0) : p0;
+  const int64_t pos1 = inv ? __ldg(inv + p0 + 8) : p0 + 8;
+  StoreAcc<T, kD>(out + slab * kD, pos0, pos1, o, inv_l[0], inv_l[1], t4);
+  if (t4 == 0) {
+    lse[slab + pos0] = row_lse[0];
+    lse[slab + pos1] = row_lse[1];
+  }
+}
+
+// ---- Backward: dq pass
+// -----------------------------------------------------------
+
+constexpr int kDqSmem = (2 * 128 + 4 * kW) * kD * 2 + 1024;
+
+// dq = scale * sum_j dS_ij k_j, dS = P * (dP - delta), dP = dout V^T.
+// CTA = 128 query rows, 2 warpgroups; Q and dO stay in shared memory as the
+// A operands of S = Q K^T and dP = dO V^T. One CTA per SM: at two (128
+// registers) S, dP and the dq accumulator spill 100-200 bytes.
+template <typename T, int BL>
+__global__ void __launch_bounds__(256, 1)
+    DqKernel(LayoutView L, RowTiles tiles, int heads, float scale_log2,
+             float scale, const T* __restrict__ q, const T* __restrict__ k,
+             const T* __restrict__ v, const T* __restrict__ dout,
+             const float* __restrict__ lse, const float* __restrict__ delta,
+             T* __restrict__ dq) {
+  using St = Steps<BL>;
+  constexpr int G = BL < 128 ? 128 / BL : 1;
+  extern __shared__ unsigned char smem_raw[];
+  T* qs = reinterpret_cast<T*>(AlignSmem(smem_raw));  // [128][64]
+  T* dos = qs + 128 * kD;                             // [128][64]
+  T* ks = dos + 128 * kD;                             // [2][64][64]
+  T* vs = ks + 2 * kW * kD;                           // [2][64][64]
+
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4,
+            t4 = lane % 4, wg = warp / 4;
+  const int tile = tiles.num_tiles - 1 - static_cast<int>(blockIdx.x);
+  const int h = blockIdx.y;
+  const int lh = h % L.layout_heads;
+  const int64_t n = L.n;
+  const int64_t slab = (static_cast<int64_t>(blockIdx.z) * heads + h) * n;
+  const int32_t* inv = L.inverse_perm ? L.inverse_perm + lh * n : nullptr;
+  const int64_t* ro =
+      tiles.offsets + static_cast<int64_t>(lh) * (tiles.num_tiles + 1);
+  const int64_t e0 = ro[tile];
+  const int nent = static_cast<int>(ro[tile + 1] - e0);
+  const int nsteps = St::Count(nent);
+  const int gw = (warp * 16) / BL;
+  const int r0 = (warp * 16) % BL + g;
+  const int wg_first = (wg * 64) / BL, wg_last = (wg * 64 + 63) / BL;
+  const int64_t first_row = static_cast<int64_t>(tile) * 128;
+
+  auto key_pos = [&](int step, int r) -> int64_t {
+    const int ent = St::Entry(step, r);
+    if (ent >= nent) return -1;
+    const int64_t key =
+        static_cast<int64_t>(__ldg(tiles.cols + e0 + ent)) * BL +
+        St::Offset(step, r);
+    return inv ? __ldg(inv + key) : key;
+  };
+  auto load_kv = [&](int step) {
+    const int buf = step & 1;
+    auto pos = [&](int r) { return key_pos(step, r); };
+    LoadTile<T, kW, 256>(ks + buf * kW * kD, k + slab * kD, pos, tid);
+    LoadTile<T, kW, 256>(vs + buf * kW * kD, v + slab * kD, pos, tid);
+  };
+  auto row_pos = [&](int r) -> int64_t {
+    const int64_t p = first_row + r;
+    if (p >= n) return -1;
+    return inv ? __ldg(inv + p) : p;
+  };
+  LoadTile<T, 128, 256>(qs, q + slab * kD, row_pos, tid);
+  LoadTile<T, 128, 256>(dos, dout + slab * kD, row_pos, tid);
+  CpAsyncCommit();
+  if (nsteps > 0) load_kv(0);
+  CpAsyncCommit();
+
+  const int64_t p0 = first_row + warp * 16 + g;
+  const bool rows_valid = p0 < n;
+  int64_t pos[2] = {0, 0};
+  float lse2[2] = {INFINITY, INFINITY}, dlt[2] = {0.f, 0.f};
+  if (rows_valid) {
+    pos[0] = inv ? __ldg(inv + p0) : p0;
+    pos[1] = inv ? __ldg(inv + p0 + 8) : p0 + 8;
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const float x = lse[slab + pos[r]];
+      lse2[r] = x == -INFINITY ? INFINITY : x * kLog2e;  // empty row: p = 0
+      dlt[r] = delta[slab + pos[r]];
+    }
+  }
+  const T* qw = qs + wg * 64 * kD;
+  const T* dow = dos + wg * 64 * kD;
+
+  float acc[8][4] = {};
+  for (int it = 0; it < nsteps; ++it) {
+    if (it + 1 < nsteps) load_kv(it + 1);
+    CpAsyncCommit();
+    CpAsyncWait<1>();
+    ProxyFence();
+    __syncthreads();
+    int code[St::E];
+    bool wg_any = false;
+#pragma unroll
+    for (int j = 0; j < St::E; ++j) {
+      const int ent = (it / St::SUB) * St::E + j;
+      code[j] = kAbsent;
+      if (ent < nent) {
+        const int32_t* c = tiles.codes + (e0 + ent) * G;
+        code[j] = __ldg(c + gw);
+        for (int b = wg_first; b <= wg_last; ++b)
+          wg_any |= __ldg(c + b) != kAbsent;
+      }
+    }
+    if (wg_any) {
+      const T* kb = ks + (it & 1) * kW * kD;
+      const T* vb = vs + (it & 1) * kW * kD;
+      float s[8][4], dp[8][4];
+      WgFence();
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk)
+        Wgmma<T>::SS64(s, KMajor(qw, kk), KMajor(kb, kk), kk > 0);
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk)
+        Wgmma<T>::SS64(dp, KMajor(dow, kk), KMajor(vb, kk), kk > 0);
+      WgCommit();
+      WgWait();
+      Pin(s);
+      Pin(dp);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const int cd = code[St::Slice(j)];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          bool live = cd != kAbsent;
+          if (cd >= -2) {
+            const int kc = St::Offset(it, j * 8 + 2 * t4 + (i & 1));
+            live = Live(cd, r0 + (i >> 1) * 8, kc, BL, L.mask_words,
+                        L.words_per_mask);
+          }
+          const float p =
+              live ? FastExp2(s[j][i] * scale_log2 - lse2[i >> 1]) : 0.f;
+          s[j][i] = live ? p * (dp[j][i] - dlt[i >> 1]) : 0.f;  // dS
+        }
+      }
+      uint32_t da[4][4];
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk) PackA<T>(da[kk], s, kk);
+      Pin(da);
+      WgFence();
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk)
+        Wgmma<T>::template RS64<1>(acc, da[kk], MNMajor(kb, kk), 1);
+      WgCommit();
+      WgWait();
+      Pin(acc);
+    }
+    __syncthreads();
+  }
+  CpAsyncWait<0>();
+  if (rows_valid)
+    StoreAcc<T, kD>(dq + slab * kD, pos[0], pos[1], acc, scale, scale, t4);
+}
+
+// ---- Backward: dk/dv pass
+// ------------------------------------------------------
+
+constexpr int kDkvSmem = 6 * kW * kD * 2 + 4 * kW * 4 + 1024;
+
+// dv = sum_i P_ij dout_i; dk = scale * sum_i dS_ij q_i. CTA = one warpgroup
+// and one column tile of 64 keys (CG = 64 / BL key blocks; for BL = 128 two
+// CTAs per block, one per half), walking the union of the tile's query
+// blocks 64 queries a step. K and V stay in shared memory as the A operands
+// of S^T = K Q^T and dP^T = V dO^T.
+template <typename T, int BL>
+__global__ void __launch_bounds__(128, 2)
+    DkvKernel(LayoutView L, int heads, float scale_log2, float scale,
+              const T* __restrict__ q, const T* __restrict__ k,
+              const T* __restrict__ v, const T* __restrict__ dout,
+              const float* __restrict__ lse, const float* __restrict__ delta,
+              T* __restrict__ dk, T* __restrict__ dv) {
+  using St = Steps<BL>;
+  constexpr int CG = BL < 64 ? 64 / BL : 1;
+  constexpr int kSplit = BL > 64 ? BL / 64 : 1;  // CTAs per key block
+  extern __shared__ unsigned char smem_raw[];
+  T* ks = reinterpret_cast<T*>(AlignSmem(smem_raw));           // [64][64]
+  T* vs = ks + kW * kD;                                        // [64][64]
+  T* qs = vs + kW * kD;                                        // [2][64][64]
+  T* dos = qs + 2 * kW * kD;                                   // [2][64][64]
+  float* lse_s = reinterpret_cast<float*>(dos + 2 * kW * kD);  // [2][64]
+  float* dlt_s = lse_s + 2 * kW;                               // [2][64]
+
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4,
+            t4 = lane % 4;
+  const int tile = static_cast<int>(blockIdx.x) / kSplit;
+  const int half = static_cast<int>(blockIdx.x) % kSplit;
+  const int h = blockIdx.y;
+  const int lh = h % L.layout_heads;
+  const int64_t n = L.n;
+  const int64_t slab = (static_cast<int64_t>(blockIdx.z) * heads + h) * n;
+  const int32_t* inv = L.inverse_perm ? L.inverse_perm + lh * n : nullptr;
+  const int32_t* keys =
+      L.col_tile_keys +
+      (static_cast<int64_t>(lh) * L.num_col_tiles + tile) * CG;
+  const int64_t* co =
+      L.col_tile_offsets + static_cast<int64_t>(lh) * (L.num_col_tiles + 1);
+  const int64_t c0 = co[tile];
+  const int nent = static_cast<int>(co[tile + 1] - c0);
+  const int nsteps = St::Count(nent);
+  // This warp's 16 keys: one key block slot; lane keys kr, kr + 8 in it.
+  const int slot = BL < 64 ? (warp * 16) / BL : 0;
+  const int kr = (BL < 64 ? (warp * 16) % BL : half * 64 + warp * 16) + g;
+
+  auto key_pos = [&](int r) -> int64_t {
+    const int b = __ldg(keys + (BL < 64 ? r / BL : 0));
+    if (b < 0) return -1;
+    const int64_t key =
+        static_cast<int64_t>(b) * BL + (BL < 64 ? r % BL : half * 64 + r);
+    return inv ? __ldg(inv + key) : key;
+  };
+  auto query_pos = [&](int step, int r) -> int64_t {
+    const int ent = St::Entry(step, r);
+    if (ent >= nent) return -1;
+    const int64_t p =
+        static_cast<int64_t>(__ldg(L.col_tile_rows + c0 + ent)) * BL +
+        St::Offset(step, r);
+    return inv ? __ldg(inv + p) : p;
+  };
+  auto load_q = [&](int step) {
+    const int buf = step & 1;
+    auto pos = [&](int r) { return query_pos(step, r); };
+    LoadTile<T, kW, 128>(qs + buf * kW * kD, q + slab * kD, pos, tid);
+    LoadTile<T, kW, 128>(dos + buf * kW * kD, dout + slab * kD, pos, tid);
+    if (tid < kW) {
+      const int64_t p = pos(tid);
+      if (p >= 0) {
+        CpAsync4(lse_s + buf * kW + tid, lse + slab + p);
+        CpAsync4(dlt_s + buf * kW + tid, delta + slab + p);
+      } else {
+        lse_s[buf * kW + tid] = -INFINITY;  // padding: p = 0
+        dlt_s[buf * kW + tid] = 0.f;
+      }
+    }
+  };
+
+  LoadTile<T, kW, 128>(ks, k + slab * kD, key_pos, tid);
+  LoadTile<T, kW, 128>(vs, v + slab * kD, key_pos, tid);
+  CpAsyncCommit();
+  if (nsteps > 0) load_q(0);
+  CpAsyncCommit();
+
+  float dka[8][4] = {};
+  float dva[8][4] = {};
+  for (int it = 0; it < nsteps; ++it) {
+    if (it + 1 < nsteps) load_q(it + 1);
+    CpAsyncCommit();
+    CpAsyncWait<1>();
+    ProxyFence();
+    __syncthreads();
+    int code[St::E];
+    bool wg_any = false;
+#pragma unroll
+    for (int j = 0; j < St::E; ++j) {
+      const int ent = (it / St::SUB) * St::E + j;
+      code[j] = kAbsent;
+      if (ent < nent) {
+        const int32_t* c = L.col_tile_codes + (c0 + ent) * CG;
+        code[j] = __ldg(c + slot);
+        for (int s = 0; s < CG; ++s) wg_any |= __ldg(c + s) != kAbsent;
+      }
+    }
+    if (wg_any) {
+      const int buf = it & 1;
+      const T* qb = qs + buf * kW * kD;
+      const T* dob = dos + buf * kW * kD;
+      const float* lsb = lse_s + buf * kW;
+      const float* dlb = dlt_s + buf * kW;
+      float st[8][4], dpt[8][4];  // S^T, dP^T: keys x queries
+      WgFence();
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk)
+        Wgmma<T>::SS64(st, KMajor(ks, kk), KMajor(qb, kk), kk > 0);
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk)
+        Wgmma<T>::SS64(dpt, KMajor(vs, kk), KMajor(dob, kk), kk > 0);
+      WgCommit();
+      WgWait();
+      Pin(st);
+      Pin(dpt);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        const int cd = code[St::Slice(j)];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int qc = j * 8 + 2 * t4 + (i & 1);  // query column of the step
+          bool live = cd != kAbsent;
+          if (cd >= -2)
+            live = Live(cd, St::Offset(it, qc), kr + (i >> 1) * 8, BL,
+                        L.mask_words, L.words_per_mask);
+          const float lv = lsb[qc];  // natural log; -inf: no live key
+          const float p = live && lv != -INFINITY
+                              ? FastExp2(st[j][i] * scale_log2 - lv * kLog2e)
+                              : 0.f;
+          st[j][i] = p;
+          dpt[j][i] = p != 0.f ? p * (dpt[j][i] - dlb[qc]) : 0.f;  // dS^T
+        }
+      }
+      uint32_t pa[4][4], da[4][4];
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk) {
+        PackA<T>(pa[kk], st, kk);
+        PackA<T>(da[kk], dpt, kk);
+      }
+      Pin(pa);
+      Pin(da);
+      WgFence();
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk)
+        Wgmma<T>::template RS64<1>(dva, pa[kk], MNMajor(dob, kk), 1);
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk)
+        Wgmma<T>::template RS64<1>(dka, da[kk], MNMajor(qb, kk), 1);
+      WgCommit();
+      WgWait();
+      Pin(dva);
+      Pin(dka);
+    }
+    __syncthreads();
+  }
+  CpAsyncWait<0>();
+  const int b = __ldg(keys + slot);
+  if (b < 0) return;  // padding slot of the last tile
+  const int64_t p0 = static_cast<int64_t>(b) * BL + kr;
+  const int64_t pos0 = inv ? __ldg(inv + p0) : p0;
+  const int64_t pos1 = inv ? __ldg(inv + p0 + 8) : p0 + 8;
+  StoreAcc<T, kD>(dk + slab * kD, pos0, pos1, dka, scale, scale, t4);
+  StoreAcc<T, kD>(dv + slab * kD, pos0, pos1, dva, 1.f, 1.f, t4);
+}
+
+// ---- Launchers
+// ---------------------------------------------------------------------
+
+template <typename K>
+cudaError_t AllowSmem(K kernel, int bytes) {
+  return cudaFuncSetAttribute(
+      kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+}
+
+RowTiles HopperRowTiles(const LayoutView& L) {
+  if (L.block == 128) {
+    return RowTiles{L.row_offsets, L.row_cols, L.row_masks, L.num_blocks};
+  }
+  return RowTiles{L.tile_row_offsets, L.tile_row_cols, L.tile_row_codes,
+                  L.num_tiles};
+}
+
+struct FwdArgs {
+  const LayoutView& L;
+  const Problem& p;
+  const void *q, *k, *v;
+  void* out;
+  float* lse;
+  cudaStream_t s;
+  template <typename T, int BL>
+  int Run() const {
+    static const cudaError_t ok = AllowSmem(ForwardKernel<T, BL>, kFwdSmem);
+    if (ok != cudaSuccess) return ok;
+    const RowTiles tiles = HopperRowTiles(L);
+    ForwardKernel<T, BL>
+        <<<dim3(tiles.num_tiles, p.heads, p.batch), 256, kFwdSmem, s>>>(
+            L, tiles, p.heads, p.scale * kLog2e, static_cast<const T*>(q),
+            static_cast<const T*>(k), static_cast<const T*>(v),
+            static_cast<T*>(out), lse);
+    return cudaGetLastError();
+  }
+};
+
+struct DqArgs {
+  const LayoutView& L;
+  const Problem& p;
+  const void *q, *k, *v;
+  const float* lse;
+  const void* dout;
+  const float* delta;
+  void* dq;
+  cudaStream_t s;
+  template <typename T, int BL>
+  int Run() const {
+    static const cudaError_t ok = AllowSmem(DqKernel<T, BL>, kDqSmem);
+    if (ok != cudaSuccess) return ok;
+    const RowTiles tiles = HopperRowTiles(L);
+    DqKernel<T, BL>
+        <<<dim3(tiles.num_tiles, p.heads, p.batch), 256, kDqSmem, s>>>(
+            L, tiles, p.heads, p.scale * kLog2e, p.scale,
+            static_cast<const T*>(q), static_cast<const T*>(k),
+            static_cast<const T*>(v), static_cast<const T*>(dout), lse, delta,
+            static_cast<T*>(dq));
+    return cudaGetLastError();
+  }
+};
+
+struct DkvArgs {
+  const LayoutView& L;
+  const Problem& p;
+  const void *q, *k, *v;
+  const float* lse;
+  const void* dout;
+  const float* delta;
+  void *dk, *dv;
+  cudaStream_t s;
+  template <typename T, int BL>
+  int Run() const {
+    static const cudaError_t ok = AllowSmem(DkvKernel<T, BL>, kDkvSmem);
+    if (ok != cudaSuccess) return ok;
+    constexpr int kSplit = BL > 64 ? BL / 64 : 1;
+    DkvKernel<T, BL>
+        <<<dim3(L.num_col_tiles * kSplit, p.heads, p.batch), 128, kDkvSmem,
+           s>>>(L, p.heads, p.scale * kLog2e, p.scale, static_cast<const T*>(q),
+                static_cast<const T*>(k), static_cast<const T*>(v),
+                static_cast<const T*>(dout), lse, delta, static_cast<T*>(dk),
+                static_cast<T*>(dv));
+    return cudaGetLastError();
+  }
+};
+
+// Calls a.template Run<T, BL>() for the runtime dtype and block.
+template <typename A>
+int Dispatch(const LayoutView& L, const Problem& p, const A& a) {
+  if (p.head_dim != kHeadDim || !L.hopper) return cudaErrorInvalidValue;
+  auto by_block = [&](auto tag) -> int {
+    using T = decltype(tag);
+    switch (L.block) {
+      case 16:
+        return a.template Run<T, 16>();
+      case 32:
+        return a.template Run<T, 32>();
+      case 64:
+        return a.template Run<T, 64>();
+      case 128:
+        return a.template Run<T, 128>();
+      default:
+        return cudaErrorInvalidValue;
+    }
+  };
+  return p.dtype == DType::kBF16 ? by_block(__nv_bfloat16())
+                                 : by_block(__half());
+}
+
+}  // namespace
+
+int Forward(const LayoutView& L, const Problem& p, const void* q, const void* k,
+            const void* v, void* out, float* lse, CUstream_st* stream) {
+  return Dispatch(L, p, FwdArgs{L, p, q, k, v, out, lse, stream});
+}
+
+int BackwardDq(const LayoutView& L, const Problem& p, const void* q,
+               const void* k, const void* v, const float* lse, const void* dout,
+               const float* delta, void* dq, CUstream_st* stream) {
+  return Dispatch(L, p, DqArgs{L, p, q, k, v, lse, dout, delta, dq, stream});
+}
+
+int BackwardDkv(const LayoutView& L, const Problem& p, const void* q,
+                const void* k, const void* v, const float* lse,
+                const void* dout, const float* delta, void* dk, void* dv,
+                CUstream_st* stream) {
+  return Dispatch(L, p,
+                  DkvArgs{L, p, q, k, v, lse, dout, delta, dk, dv, stream});
+}
+
+}  // namespace sm90
+
+bool HopperKernelsAvailable() {
+  static std::mutex mu;
+  static int cached[64] = {};  // 0 unknown, 1 yes, 2 no
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) return false;
+  if (device < 0 || device >= 64) return false;
+  std::lock_guard<std::mutex> lock(mu);
+  if (cached[device] == 0) {
+    int major = 0, minor = 0;
+    cudaFuncAttributes attr;
+    const bool yes =
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor,
+                               device) == cudaSuccess &&
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor,
+                               device) == cudaSuccess &&
+        major == 9 && minor == 0 &&
+        cudaFuncGetAttributes(&attr, sm90::ForwardKernel<__nv_bfloat16, 32>) ==
+            cudaSuccess;
+    cudaGetLastError();  // a failed probe must not linger as the last error
+    cached[device] = yes ? 1 : 2;
+  }
+  return cached[device] == 1;
+}
+
+}  // namespace st::attention::cuda

@@ -1,0 +1,163 @@
+// Device helpers shared by the block-sparse attention kernels (the mma.sync
+// kernels in block_sparse_attention_cuda.cu and the Hopper wgmma kernels in
+// block_sparse_attention_sm90.cu): PTX wrappers, mask tests, fragment stores.
+// nvcc only.
+#ifndef SPARSE_TRANSFORMER_ATTENTION_KERNEL_COMMON_CUDA_CUH_
+#define SPARSE_TRANSFORMER_ATTENTION_KERNEL_COMMON_CUDA_CUH_
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "sparse_transformer/attention/attention_kernels_cuda.h"
+
+namespace st::attention::cuda {
+
+inline constexpr float kLog2e = 1.4426950408889634f;
+inline constexpr float kLn2 = 0.6931471805599453f;
+inline constexpr int kPad =
+    8;  // elements of padding per smem row: 16 B, kills ldmatrix bank conflicts
+
+// ---- PTX helpers -----------------------------------------------------------
+
+template <typename T>
+struct Ops;
+
+template <>
+struct Ops<__nv_bfloat16> {
+  static __device__ __forceinline__ void mma(float (&c)[4],
+                                             const uint32_t (&a)[4],
+                                             uint32_t b0, uint32_t b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, "
+        "{%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&v);
+  }
+  static __device__ __forceinline__ float2 unpack(uint32_t x) {
+    return __bfloat1622float2(*reinterpret_cast<__nv_bfloat162*>(&x));
+  }
+};
+
+template <>
+struct Ops<__half> {
+  static __device__ __forceinline__ void mma(float (&c)[4],
+                                             const uint32_t (&a)[4],
+                                             uint32_t b0, uint32_t b1) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, "
+        "{%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+    __half2 v = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&v);
+  }
+  static __device__ __forceinline__ float2 unpack(uint32_t x) {
+    return __half22float2(*reinterpret_cast<__half2*>(&x));
+  }
+};
+
+// 2^x on the special-function unit, flushing denormal results to zero
+// (arguments here are <= 0 or -inf; exp2f adds denormal handling around the
+// same instruction).
+__device__ __forceinline__ float FastExp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+__device__ __forceinline__ uint32_t SmemAddr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+__device__ __forceinline__ void Ldmatrix4(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(SmemAddr(p)));
+}
+
+__device__ __forceinline__ void Ldmatrix4Trans(uint32_t (&r)[4],
+                                               const void* p) {
+  asm volatile(
+      "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+      : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+      : "r"(SmemAddr(p)));
+}
+
+__device__ __forceinline__ void CpAsync16(void* smem, const void* gmem) {
+  asm volatile(
+      "cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(SmemAddr(smem)),
+      "l"(gmem));
+}
+__device__ __forceinline__ void CpAsync4(void* smem, const void* gmem) {
+  asm volatile(
+      "cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(SmemAddr(smem)),
+      "l"(gmem));
+}
+__device__ __forceinline__ void CpAsyncCommit() {
+  asm volatile("cp.async.commit_group;\n" ::);
+}
+template <int N>
+__device__ __forceinline__ void CpAsyncWait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+// Is (query r, key c) of a block live under mask code `code`?
+__device__ __forceinline__ bool Live(int code, int r, int c, int block,
+                                     const uint64_t* words,
+                                     int words_per_mask) {
+  if (code == -1) return true;
+  if (code == -2) return c <= r;
+  const int bit = r * block + c;
+  return (__ldg(words + static_cast<int64_t>(code) * words_per_mask +
+                (bit >> 6)) >>
+          (bit & 63)) &
+         1ull;
+}
+
+// Writes a 16 x D accumulator slice (rows g and g+8 of this lane) to the
+// rows at original positions pos0 / pos1 of `slab`, multiplied by s0 / s1.
+template <typename T, int D>
+__device__ __forceinline__ void StoreAcc(T* slab, int64_t pos0, int64_t pos1,
+                                         const float (&acc)[D / 8][4], float s0,
+                                         float s1, int t4) {
+#pragma unroll
+  for (int j = 0; j < D / 8; ++j) {
+    const int col = j * 8 + 2 * t4;
+    *reinterpret_cast<uint32_t*>(slab + pos0 * D + col) =
+        Ops<T>::pack(acc[j][0] * s0, acc[j][1] * s0);
+    *reinterpret_cast<uint32_t*>(slab + pos1 * D + col) =
+        Ops<T>::pack(acc[j][2] * s1, acc[j][3] * s1);
+  }
+}
+
+__device__ __forceinline__ float QuadMax(float x) {
+  x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 1));
+  return fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 2));
+}
+__device__ __forceinline__ float QuadSum(float x) {
+  x += __shfl_xor_sync(0xffffffffu, x, 1);
+  return x + __shfl_xor_sync(0xffffffffu, x, 2);
+}
+
+// A query-side work list: for tile t (G consecutive query blocks), entries
+// [offsets[h*(num_tiles+1)+t], ...+1) of key blocks `cols`, with G mask codes
+// per entry. G = 1: the layout's own row CSR.
+struct RowTiles {
+  const int64_t* offsets;
+  const int32_t* cols;
+  const int32_t* codes;
+  int num_tiles;
+};
+
+}  // namespace st::attention::cuda
+
+#endif  // SPARSE_TRANSFORMER_ATTENTION_KERNEL_COMMON_CUDA_CUH_

@@ -1,0 +1,32 @@
+// Hopper (sm_90a) block-sparse attention kernels on wgmma, head dim 64:
+// launchers called by block_sparse_attention_cuda.cu when the layout was
+// uploaded with LayoutView::hopper. Each returns a cudaError_t value.
+#ifndef SPARSE_TRANSFORMER_ATTENTION_SM90_KERNELS_CUDA_H_
+#define SPARSE_TRANSFORMER_ATTENTION_SM90_KERNELS_CUDA_H_
+
+#include "sparse_transformer/attention/attention_kernels_cuda.h"
+
+namespace st::attention::cuda::sm90 {
+
+// The head dim the Hopper kernels take (128-byte rows: one swizzle atom).
+inline constexpr int kHeadDim = 64;
+
+// Forward: out, lse from q, k, v (as LaunchForward).
+int Forward(const LayoutView& layout, const Problem& problem, const void* q,
+            const void* k, const void* v, void* out, float* lse,
+            CUstream_st* stream);
+
+// dq pass of the backward (delta already computed).
+int BackwardDq(const LayoutView& layout, const Problem& problem, const void* q,
+               const void* k, const void* v, const float* lse, const void* dout,
+               const float* delta, void* dq, CUstream_st* stream);
+
+// dk/dv pass of the backward over the column tiles (delta already computed).
+int BackwardDkv(const LayoutView& layout, const Problem& problem, const void* q,
+                const void* k, const void* v, const float* lse,
+                const void* dout, const float* delta, void* dk, void* dv,
+                CUstream_st* stream);
+
+}  // namespace st::attention::cuda::sm90
+
+#endif  // SPARSE_TRANSFORMER_ATTENTION_SM90_KERNELS_CUDA_H_
