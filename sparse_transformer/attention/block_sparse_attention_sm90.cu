@@ -39,9 +39,12 @@ namespace {
 
 constexpr int kD = kHeadDim;  // 64 elements = 128 bytes per row
 constexpr int kW = 64;        // keys (forward, dq) or queries (dk/dv) a step
+// Shared-memory ring depth of the streamed operand (K/V, or Q/dO): loads are
+// issued kStages - 1 steps ahead, so a gather's latency (the block id, the
+// permutation, then the rows) hides behind two steps of products.
+constexpr int kStages = 3;
 
-// ---- wgmma and shared-memory layout
-// ------------------------------------------
+// ---- wgmma and shared-memory layout -----------------------------------------
 
 template <typename T>
 struct Wgmma;
@@ -252,16 +255,37 @@ struct Steps {
   static constexpr int Slice(int j) { return BL < kW ? (j * 8) / BL : 0; }
 };
 
-// ---- Forward
-// -------------------------------------------------------------------
+// Live keys of query row r (in its block) for the keys of a step from a block,
+// as bits: bit c = key (off + c) of the block, c < min(BL, 64); off = 0, or
+// 64 for the second half of a 128-block. One word load for explicit masks
+// (a row's bits for a step are contiguous in the mask), no per-element work.
+template <int BL>
+__device__ __forceinline__ uint64_t RowBits(int code, int r, int off,
+                                            const uint64_t* words,
+                                            int words_per_mask) {
+  constexpr int kBits = BL < 64 ? BL : 64;
+  constexpr uint64_t kAll = kBits == 64 ? ~0ull : (1ull << kBits) - 1;
+  if (code == -1) return kAll;
+  if (code == kAbsent) return 0;
+  if (code == -2) {  // causal: keys off + c <= r
+    const int d = r - off;
+    return d < 0 ? 0 : d >= kBits - 1 ? kAll : (2ull << d) - 1;
+  }
+  const int bit = r * BL + off;
+  const uint64_t w =
+      __ldg(words + static_cast<int64_t>(code) * words_per_mask + (bit >> 6));
+  return (w >> (bit & 63)) & kAll;
+}
 
-constexpr int kFwdSmem = (128 + 4 * kW) * kD * 2 + 1024;
-// CTAs per SM to ask the register allocator for (ptxas, sm_90a): two (128
-// registers) where that does not spill (blocks 16, 128); blocks 32 and 64
-// take 237 and 182 registers (512 and 48 bytes of spill at 128), so one.
+// ---- Forward ----------------------------------------------------------------
+
+constexpr int kFwdSmem = (128 + 2 * kStages * kW) * kD * 2 + 1024;
+// Two CTAs per SM (128 registers): the two CTAs' steps interleave, so one's
+// softmax overlaps the other's products; blocks 16, 32 and 64 spill 24, 60
+// and 12 bytes at that cap (ptxas, sm_90a), cheaper than one CTA per SM.
 template <int BL>
 constexpr int FwdCtasPerSm() {
-  return BL == 32 || BL == 64 ? 1 : 2;
+  return 2;
 }
 
 // q, k, v, out: [B, H, N, 64]; lse: [B, H, N]. CTA = 128 query rows (G =
@@ -276,8 +300,8 @@ __global__ void __launch_bounds__(256, FwdCtasPerSm<BL>())
   constexpr int G = BL < 128 ? 128 / BL : 1;
   extern __shared__ unsigned char smem_raw[];
   T* qs = reinterpret_cast<T*>(AlignSmem(smem_raw));  // [128][64]
-  T* ks = qs + 128 * kD;                              // [2][64][64]
-  T* vs = ks + 2 * kW * kD;                           // [2][64][64]
+  T* ks = qs + 128 * kD;                              // [kStages][64][64]
+  T* vs = ks + kStages * kW * kD;                     // [kStages][64][64]
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4,
             t4 = lane % 4, wg = warp / 4;
@@ -306,7 +330,7 @@ __global__ void __launch_bounds__(256, FwdCtasPerSm<BL>())
     return inv ? __ldg(inv + key) : key;
   };
   auto load_kv = [&](int step) {
-    const int buf = step & 1;
+    const int buf = step % kStages;
     auto pos = [&](int r) { return key_pos(step, r); };
     LoadTile<T, kW, 256>(ks + buf * kW * kD, k + slab * kD, pos, tid);
     LoadTile<T, kW, 256>(vs + buf * kW * kD, v + slab * kD, pos, tid);
@@ -319,9 +343,12 @@ __global__ void __launch_bounds__(256, FwdCtasPerSm<BL>())
         return inv ? __ldg(inv + p) : p;
       },
       tid);
-  CpAsyncCommit();
-  if (nsteps > 0) load_kv(0);
-  CpAsyncCommit();
+  // Groups: {Q, step 0}, {step 1}, ...: step `it` is in group `it`.
+#pragma unroll
+  for (int st = 0; st < kStages - 1; ++st) {
+    if (st < nsteps) load_kv(st);
+    CpAsyncCommit();
+  }
 
   // Q stays in shared memory as the A operand of S = Q K^T. (Holding it in
   // registers as A fragments loaded once gave wrong S from the second step
@@ -333,9 +360,9 @@ __global__ void __launch_bounds__(256, FwdCtasPerSm<BL>())
   float l[2] = {0.f, 0.f};
 
   for (int it = 0; it < nsteps; ++it) {
-    if (it + 1 < nsteps) load_kv(it + 1);
+    if (it + kStages - 1 < nsteps) load_kv(it + kStages - 1);
     CpAsyncCommit();
-    CpAsyncWait<1>();
+    CpAsyncWait<kStages - 1>();
     ProxyFence();
     __syncthreads();
     int code[St::E];
@@ -352,8 +379,8 @@ __global__ void __launch_bounds__(256, FwdCtasPerSm<BL>())
       }
     }
     if (wg_any) {  // warpgroup-uniform
-      const T* kb = ks + (it & 1) * kW * kD;
-      const T* vb = vs + (it & 1) * kW * kD;
+      const T* kb = ks + (it % kStages) * kW * kD;
+      const T* vb = vs + (it % kStages) * kW * kD;
       float s[8][4];
       WgFence();
 #pragma unroll
@@ -363,19 +390,24 @@ __global__ void __launch_bounds__(256, FwdCtasPerSm<BL>())
       WgWait();
       Pin(s);
 
+      bool full = true;
+      uint64_t bits[St::E][2];
+#pragma unroll
+      for (int j = 0; j < St::E; ++j) {
+        full &= code[j] == -1;
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+          bits[j][h] = RowBits<BL>(code[j], r0 + 8 * h, (it % St::SUB) * kW,
+                                   L.mask_words, L.words_per_mask);
+      }
       float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
-        const int cd = code[St::Slice(j)];
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
           float x = s[j][i] * scale_log2;
-          if (cd != -1) {
-            const int kc = St::Offset(it, j * 8 + 2 * t4 + (i & 1));
-            if (cd == kAbsent || !Live(cd, r0 + (i >> 1) * 8, kc, BL,
-                                       L.mask_words, L.words_per_mask))
-              x = -INFINITY;
-          }
+          const int c = (j * 8 + 2 * t4 + (i & 1)) % (BL < kW ? BL : kW);
+          if (!full && !((bits[St::Slice(j)][i >> 1] >> c) & 1)) x = -INFINITY;
           s[j][i] = x;
           mx[i >> 1] = fmaxf(mx[i >> 1], x);
         }
@@ -437,10 +469,9 @@ __global__ void __launch_bounds__(256, FwdCtasPerSm<BL>())
   }
 }
 
-// ---- Backward: dq pass
-// -----------------------------------------------------------
+// ---- Backward: dq pass ------------------------------------------------------
 
-constexpr int kDqSmem = (2 * 128 + 4 * kW) * kD * 2 + 1024;
+constexpr int kDqSmem = (2 * 128 + 2 * kStages * kW) * kD * 2 + 1024;
 
 // dq = scale * sum_j dS_ij k_j, dS = P * (dP - delta), dP = dout V^T.
 // CTA = 128 query rows, 2 warpgroups; Q and dO stay in shared memory as the
@@ -458,8 +489,8 @@ __global__ void __launch_bounds__(256, 1)
   extern __shared__ unsigned char smem_raw[];
   T* qs = reinterpret_cast<T*>(AlignSmem(smem_raw));  // [128][64]
   T* dos = qs + 128 * kD;                             // [128][64]
-  T* ks = dos + 128 * kD;                             // [2][64][64]
-  T* vs = ks + 2 * kW * kD;                           // [2][64][64]
+  T* ks = dos + 128 * kD;                             // [kStages][64][64]
+  T* vs = ks + kStages * kW * kD;                     // [kStages][64][64]
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4,
             t4 = lane % 4, wg = warp / 4;
@@ -488,7 +519,7 @@ __global__ void __launch_bounds__(256, 1)
     return inv ? __ldg(inv + key) : key;
   };
   auto load_kv = [&](int step) {
-    const int buf = step & 1;
+    const int buf = step % kStages;
     auto pos = [&](int r) { return key_pos(step, r); };
     LoadTile<T, kW, 256>(ks + buf * kW * kD, k + slab * kD, pos, tid);
     LoadTile<T, kW, 256>(vs + buf * kW * kD, v + slab * kD, pos, tid);
@@ -500,9 +531,11 @@ __global__ void __launch_bounds__(256, 1)
   };
   LoadTile<T, 128, 256>(qs, q + slab * kD, row_pos, tid);
   LoadTile<T, 128, 256>(dos, dout + slab * kD, row_pos, tid);
-  CpAsyncCommit();
-  if (nsteps > 0) load_kv(0);
-  CpAsyncCommit();
+#pragma unroll
+  for (int st = 0; st < kStages - 1; ++st) {  // step `it` is in group `it`
+    if (st < nsteps) load_kv(st);
+    CpAsyncCommit();
+  }
 
   const int64_t p0 = first_row + warp * 16 + g;
   const bool rows_valid = p0 < n;
@@ -523,9 +556,9 @@ __global__ void __launch_bounds__(256, 1)
 
   float acc[8][4] = {};
   for (int it = 0; it < nsteps; ++it) {
-    if (it + 1 < nsteps) load_kv(it + 1);
+    if (it + kStages - 1 < nsteps) load_kv(it + kStages - 1);
     CpAsyncCommit();
-    CpAsyncWait<1>();
+    CpAsyncWait<kStages - 1>();
     ProxyFence();
     __syncthreads();
     int code[St::E];
@@ -542,8 +575,8 @@ __global__ void __launch_bounds__(256, 1)
       }
     }
     if (wg_any) {
-      const T* kb = ks + (it & 1) * kW * kD;
-      const T* vb = vs + (it & 1) * kW * kD;
+      const T* kb = ks + (it % kStages) * kW * kD;
+      const T* vb = vs + (it % kStages) * kW * kD;
       float s[8][4], dp[8][4];
       WgFence();
 #pragma unroll
@@ -556,17 +589,20 @@ __global__ void __launch_bounds__(256, 1)
       WgWait();
       Pin(s);
       Pin(dp);
+      uint64_t bits[St::E][2];
+#pragma unroll
+      for (int j = 0; j < St::E; ++j) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+          bits[j][h] = RowBits<BL>(code[j], r0 + 8 * h, (it % St::SUB) * kW,
+                                   L.mask_words, L.words_per_mask);
+      }
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
-        const int cd = code[St::Slice(j)];
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
-          bool live = cd != kAbsent;
-          if (cd >= -2) {
-            const int kc = St::Offset(it, j * 8 + 2 * t4 + (i & 1));
-            live = Live(cd, r0 + (i >> 1) * 8, kc, BL, L.mask_words,
-                        L.words_per_mask);
-          }
+          const int c = (j * 8 + 2 * t4 + (i & 1)) % (BL < kW ? BL : kW);
+          const bool live = (bits[St::Slice(j)][i >> 1] >> c) & 1;
           const float p =
               live ? FastExp2(s[j][i] * scale_log2 - lse2[i >> 1]) : 0.f;
           s[j][i] = live ? p * (dp[j][i] - dlt[i >> 1]) : 0.f;  // dS
@@ -591,10 +627,10 @@ __global__ void __launch_bounds__(256, 1)
     StoreAcc<T, kD>(dq + slab * kD, pos[0], pos[1], acc, scale, scale, t4);
 }
 
-// ---- Backward: dk/dv pass
-// ------------------------------------------------------
+// ---- Backward: dk/dv pass ---------------------------------------------------
 
-constexpr int kDkvSmem = 6 * kW * kD * 2 + 4 * kW * 4 + 1024;
+constexpr int kDkvSmem =
+    (2 + 2 * kStages) * kW * kD * 2 + 2 * kStages * kW * 4 + 1024;
 
 // dv = sum_i P_ij dout_i; dk = scale * sum_i dS_ij q_i. CTA = one warpgroup
 // and one column tile of 64 keys (CG = 64 / BL key blocks; for BL = 128 two
@@ -612,12 +648,13 @@ __global__ void __launch_bounds__(128, 2)
   constexpr int CG = BL < 64 ? 64 / BL : 1;
   constexpr int kSplit = BL > 64 ? BL / 64 : 1;  // CTAs per key block
   extern __shared__ unsigned char smem_raw[];
-  T* ks = reinterpret_cast<T*>(AlignSmem(smem_raw));           // [64][64]
-  T* vs = ks + kW * kD;                                        // [64][64]
-  T* qs = vs + kW * kD;                                        // [2][64][64]
-  T* dos = qs + 2 * kW * kD;                                   // [2][64][64]
-  float* lse_s = reinterpret_cast<float*>(dos + 2 * kW * kD);  // [2][64]
-  float* dlt_s = lse_s + 2 * kW;                               // [2][64]
+  T* ks = reinterpret_cast<T*>(AlignSmem(smem_raw));  // [64][64]
+  T* vs = ks + kW * kD;                               // [64][64]
+  T* qs = vs + kW * kD;                               // [kStages][64][64]
+  T* dos = qs + kStages * kW * kD;                    // [kStages][64][64]
+  float* lse_s =
+      reinterpret_cast<float*>(dos + kStages * kW * kD);  // [kStages][64]
+  float* dlt_s = lse_s + kStages * kW;                    // [kStages][64]
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4,
             t4 = lane % 4;
@@ -656,7 +693,7 @@ __global__ void __launch_bounds__(128, 2)
     return inv ? __ldg(inv + p) : p;
   };
   auto load_q = [&](int step) {
-    const int buf = step & 1;
+    const int buf = step % kStages;
     auto pos = [&](int r) { return query_pos(step, r); };
     LoadTile<T, kW, 128>(qs + buf * kW * kD, q + slab * kD, pos, tid);
     LoadTile<T, kW, 128>(dos + buf * kW * kD, dout + slab * kD, pos, tid);
@@ -674,16 +711,18 @@ __global__ void __launch_bounds__(128, 2)
 
   LoadTile<T, kW, 128>(ks, k + slab * kD, key_pos, tid);
   LoadTile<T, kW, 128>(vs, v + slab * kD, key_pos, tid);
-  CpAsyncCommit();
-  if (nsteps > 0) load_q(0);
-  CpAsyncCommit();
+#pragma unroll
+  for (int st = 0; st < kStages - 1; ++st) {  // {K, V, step 0}, {step 1}, ...
+    if (st < nsteps) load_q(st);
+    CpAsyncCommit();
+  }
 
   float dka[8][4] = {};
   float dva[8][4] = {};
   for (int it = 0; it < nsteps; ++it) {
-    if (it + 1 < nsteps) load_q(it + 1);
+    if (it + kStages - 1 < nsteps) load_q(it + kStages - 1);
     CpAsyncCommit();
-    CpAsyncWait<1>();
+    CpAsyncWait<kStages - 1>();
     ProxyFence();
     __syncthreads();
     int code[St::E];
@@ -699,7 +738,7 @@ __global__ void __launch_bounds__(128, 2)
       }
     }
     if (wg_any) {
-      const int buf = it & 1;
+      const int buf = it % kStages;
       const T* qb = qs + buf * kW * kD;
       const T* dob = dos + buf * kW * kD;
       const float* lsb = lse_s + buf * kW;
@@ -766,8 +805,7 @@ __global__ void __launch_bounds__(128, 2)
   StoreAcc<T, kD>(dv + slab * kD, pos0, pos1, dva, 1.f, 1.f, t4);
 }
 
-// ---- Launchers
-// ---------------------------------------------------------------------
+// ---- Launchers --------------------------------------------------------------
 
 template <typename K>
 cudaError_t AllowSmem(K kernel, int bytes) {
