@@ -255,6 +255,98 @@ struct Steps {
   static constexpr int Slice(int j) { return BL < kW ? (j * 8) / BL : 0; }
 };
 
+// The gathered operand of a kernel, one 64-row tile a step, from a list of
+// layout blocks (ids[e0 .. e0 + nent)): row r of step s is key/query
+// Offset(s, r) of block ids[e0 + Entry(s, r)] (through the permutation), or a
+// zero row past the list. A thread copies 16 bytes (chunk tid % 8) of rows
+// Row(i), i < kRows; with kScalar, row tid (< 64) also gets a position, for
+// per-row scalars (lse, delta). The lookups run ahead of the copies: a step's
+// block ids are read two steps before its rows are copied and its positions
+// (through the permutation) one step before, so no step waits on a chain of
+// dependent global loads.
+template <int BL, int THREADS, bool kScalar>
+struct RowStream {
+  using St = Steps<BL>;
+  static constexpr int kRows = kW / (THREADS / 8);
+  static constexpr int kN = kRows + (kScalar ? 1 : 0);
+  const int32_t* ids;
+  const int32_t* inv;
+  int64_t e0;
+  int nent, nsteps, tid;
+  int step = 0;     // the step whose positions are in pos
+  int64_t pos[kN];  // positions of `step` (-1: zero row)
+  int next_id[kN];  // block ids of step + 1 (-1: past the list)
+
+  __device__ __forceinline__ int Row(int i) const {
+    return i < kRows ? (tid >> 3) + i * (THREADS / 8) : tid;
+  }
+  __device__ __forceinline__ void Ids(int s, int (&id)[kN]) const {
+#pragma unroll
+    for (int i = 0; i < kN; ++i) {
+      const int r = Row(i);
+      const int ent = St::Entry(s, r);
+      id[i] = s < nsteps && r < kW && ent < nent ? __ldg(ids + e0 + ent) : -1;
+    }
+  }
+  __device__ __forceinline__ void Positions(int s, const int (&id)[kN]) {
+#pragma unroll
+    for (int i = 0; i < kN; ++i) {
+      const int64_t key =
+          static_cast<int64_t>(id[i]) * BL + St::Offset(s, Row(i));
+      pos[i] = id[i] < 0 ? -1 : inv ? __ldg(inv + key) : key;
+    }
+  }
+  __device__ __forceinline__ void Start() {
+    int id[kN];
+    Ids(0, id);
+    Positions(0, id);
+    Ids(1, next_id);
+    step = 0;
+  }
+  // Moves to the next step: its positions from the ids read one step ago,
+  // and the ids of the step after it.
+  __device__ __forceinline__ void Advance() {
+    ++step;
+    Positions(step, next_id);
+    Ids(step + 1, next_id);
+  }
+  // Copies this thread's part of the current step's rows of [N, 64] `slab`.
+  template <typename T>
+  __device__ __forceinline__ void Copy(T* tile, const T* slab) const {
+    const int c = tid & 7;
+#pragma unroll
+    for (int i = 0; i < kRows; ++i) {
+      T* dst = tile + Swz(Row(i), c);
+      if (pos[i] >= 0) {
+        CpAsync16(dst, slab + pos[i] * kD + c * 8);
+      } else {
+        *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
+      }
+    }
+  }
+  // Position of row tid of the current step (kScalar; -1 if none).
+  __device__ __forceinline__ int64_t ScalarPos() const { return pos[kN - 1]; }
+};
+
+// Mask codes of step s for blocks b0 .. b0 + NB - 1 of a list's code rows
+// (`stride` codes per entry), kAbsent past the list.
+template <int BL, int NB>
+__device__ __forceinline__ void StepCodes(const int32_t* codes, int64_t e0,
+                                          int nent, int nsteps, int s,
+                                          int stride, int b0,
+                                          int (&out)[Steps<BL>::E][NB]) {
+#pragma unroll
+  for (int j = 0; j < Steps<BL>::E; ++j) {
+    const int ent = (s / Steps<BL>::SUB) * Steps<BL>::E + j;
+#pragma unroll
+    for (int b = 0; b < NB; ++b) {
+      out[j][b] = s < nsteps && ent < nent
+                      ? __ldg(codes + (e0 + ent) * stride + b0 + b)
+                      : kAbsent;
+    }
+  }
+}
+
 // Live keys of query row r (in its block) for the keys of a step from a block,
 // as bits: bit c = key (off + c) of the block, c < min(BL, 64); off = 0, or
 // 64 for the second half of a 128-block. One word load for explicit masks
@@ -318,23 +410,12 @@ __global__ void __launch_bounds__(256, FwdCtasPerSm<BL>())
   const int nsteps = St::Count(nent);
   const int gw = (warp * 16) / BL;      // this warp's query block in the tile
   const int r0 = (warp * 16) % BL + g;  // lane rows r0, r0 + 8 in that block
-  const int wg_first = (wg * 64) / BL, wg_last = (wg * 64 + 63) / BL;
+  const int wg_first = (wg * 64) / BL;  // the warpgroup's first block
   const int64_t first_row = static_cast<int64_t>(tile) * 128;
 
-  auto key_pos = [&](int step, int r) -> int64_t {
-    const int ent = St::Entry(step, r);
-    if (ent >= nent) return -1;
-    const int64_t key =
-        static_cast<int64_t>(__ldg(tiles.cols + e0 + ent)) * BL +
-        St::Offset(step, r);
-    return inv ? __ldg(inv + key) : key;
-  };
-  auto load_kv = [&](int step) {
-    const int buf = step % kStages;
-    auto pos = [&](int r) { return key_pos(step, r); };
-    LoadTile<T, kW, 256>(ks + buf * kW * kD, k + slab * kD, pos, tid);
-    LoadTile<T, kW, 256>(vs + buf * kW * kD, v + slab * kD, pos, tid);
-  };
+  // K/V rows stream through the ring; the tile's Q rows go with step 0.
+  RowStream<BL, 256, false> kv{tiles.cols, inv, e0, nent, nsteps, tid};
+  kv.Start();
   LoadTile<T, 128, 256>(
       qs, q + slab * kD,
       [&](int r) -> int64_t {
@@ -346,9 +427,17 @@ __global__ void __launch_bounds__(256, FwdCtasPerSm<BL>())
   // Groups: {Q, step 0}, {step 1}, ...: step `it` is in group `it`.
 #pragma unroll
   for (int st = 0; st < kStages - 1; ++st) {
-    if (st < nsteps) load_kv(st);
+    if (st < nsteps) {
+      kv.Copy(ks + st * kW * kD, k + slab * kD);
+      kv.Copy(vs + st * kW * kD, v + slab * kD);
+    }
     CpAsyncCommit();
+    kv.Advance();
   }
+  // Codes of the warpgroup's blocks for the next step, read a step early.
+  constexpr int NB = BL < 64 ? 64 / BL : 1;
+  int next_codes[St::E][NB];
+  StepCodes<BL, NB>(tiles.codes, e0, nent, nsteps, 0, G, wg_first, next_codes);
 
   // Q stays in shared memory as the A operand of S = Q K^T. (Holding it in
   // registers as A fragments loaded once gave wrong S from the second step
@@ -360,24 +449,26 @@ __global__ void __launch_bounds__(256, FwdCtasPerSm<BL>())
   float l[2] = {0.f, 0.f};
 
   for (int it = 0; it < nsteps; ++it) {
-    if (it + kStages - 1 < nsteps) load_kv(it + kStages - 1);
+    if (it + kStages - 1 < nsteps) {
+      const int buf = (it + kStages - 1) % kStages;
+      kv.Copy(ks + buf * kW * kD, k + slab * kD);
+      kv.Copy(vs + buf * kW * kD, v + slab * kD);
+    }
     CpAsyncCommit();
-    CpAsyncWait<kStages - 1>();
-    ProxyFence();
-    __syncthreads();
+    kv.Advance();
     int code[St::E];
     bool wg_any = false;
 #pragma unroll
     for (int j = 0; j < St::E; ++j) {
-      const int ent = (it / St::SUB) * St::E + j;
-      code[j] = kAbsent;
-      if (ent < nent) {
-        const int32_t* c = tiles.codes + (e0 + ent) * G;
-        code[j] = __ldg(c + gw);
-        for (int b = wg_first; b <= wg_last; ++b)
-          wg_any |= __ldg(c + b) != kAbsent;
-      }
+      code[j] = next_codes[j][BL < 64 ? gw - wg_first : 0];
+#pragma unroll
+      for (int b = 0; b < NB; ++b) wg_any |= next_codes[j][b] != kAbsent;
     }
+    StepCodes<BL, NB>(tiles.codes, e0, nent, nsteps, it + 1, G, wg_first,
+                      next_codes);
+    CpAsyncWait<kStages - 1>();
+    ProxyFence();
+    __syncthreads();
     if (wg_any) {  // warpgroup-uniform
       const T* kb = ks + (it % kStages) * kW * kD;
       const T* vb = vs + (it % kStages) * kW * kD;
@@ -507,23 +598,11 @@ __global__ void __launch_bounds__(256, 1)
   const int nsteps = St::Count(nent);
   const int gw = (warp * 16) / BL;
   const int r0 = (warp * 16) % BL + g;
-  const int wg_first = (wg * 64) / BL, wg_last = (wg * 64 + 63) / BL;
+  const int wg_first = (wg * 64) / BL;  // the warpgroup's first block
   const int64_t first_row = static_cast<int64_t>(tile) * 128;
 
-  auto key_pos = [&](int step, int r) -> int64_t {
-    const int ent = St::Entry(step, r);
-    if (ent >= nent) return -1;
-    const int64_t key =
-        static_cast<int64_t>(__ldg(tiles.cols + e0 + ent)) * BL +
-        St::Offset(step, r);
-    return inv ? __ldg(inv + key) : key;
-  };
-  auto load_kv = [&](int step) {
-    const int buf = step % kStages;
-    auto pos = [&](int r) { return key_pos(step, r); };
-    LoadTile<T, kW, 256>(ks + buf * kW * kD, k + slab * kD, pos, tid);
-    LoadTile<T, kW, 256>(vs + buf * kW * kD, v + slab * kD, pos, tid);
-  };
+  RowStream<BL, 256, false> kv{tiles.cols, inv, e0, nent, nsteps, tid};
+  kv.Start();
   auto row_pos = [&](int r) -> int64_t {
     const int64_t p = first_row + r;
     if (p >= n) return -1;
@@ -533,9 +612,16 @@ __global__ void __launch_bounds__(256, 1)
   LoadTile<T, 128, 256>(dos, dout + slab * kD, row_pos, tid);
 #pragma unroll
   for (int st = 0; st < kStages - 1; ++st) {  // step `it` is in group `it`
-    if (st < nsteps) load_kv(st);
+    if (st < nsteps) {
+      kv.Copy(ks + st * kW * kD, k + slab * kD);
+      kv.Copy(vs + st * kW * kD, v + slab * kD);
+    }
     CpAsyncCommit();
+    kv.Advance();
   }
+  constexpr int NB = BL < 64 ? 64 / BL : 1;
+  int next_codes[St::E][NB];
+  StepCodes<BL, NB>(tiles.codes, e0, nent, nsteps, 0, G, wg_first, next_codes);
 
   const int64_t p0 = first_row + warp * 16 + g;
   const bool rows_valid = p0 < n;
@@ -556,24 +642,26 @@ __global__ void __launch_bounds__(256, 1)
 
   float acc[8][4] = {};
   for (int it = 0; it < nsteps; ++it) {
-    if (it + kStages - 1 < nsteps) load_kv(it + kStages - 1);
+    if (it + kStages - 1 < nsteps) {
+      const int buf = (it + kStages - 1) % kStages;
+      kv.Copy(ks + buf * kW * kD, k + slab * kD);
+      kv.Copy(vs + buf * kW * kD, v + slab * kD);
+    }
     CpAsyncCommit();
-    CpAsyncWait<kStages - 1>();
-    ProxyFence();
-    __syncthreads();
+    kv.Advance();
     int code[St::E];
     bool wg_any = false;
 #pragma unroll
     for (int j = 0; j < St::E; ++j) {
-      const int ent = (it / St::SUB) * St::E + j;
-      code[j] = kAbsent;
-      if (ent < nent) {
-        const int32_t* c = tiles.codes + (e0 + ent) * G;
-        code[j] = __ldg(c + gw);
-        for (int b = wg_first; b <= wg_last; ++b)
-          wg_any |= __ldg(c + b) != kAbsent;
-      }
+      code[j] = next_codes[j][BL < 64 ? gw - wg_first : 0];
+#pragma unroll
+      for (int b = 0; b < NB; ++b) wg_any |= next_codes[j][b] != kAbsent;
     }
+    StepCodes<BL, NB>(tiles.codes, e0, nent, nsteps, it + 1, G, wg_first,
+                      next_codes);
+    CpAsyncWait<kStages - 1>();
+    ProxyFence();
+    __syncthreads();
     if (wg_any) {
       const T* kb = ks + (it % kStages) * kW * kD;
       const T* vb = vs + (it % kStages) * kW * kD;
@@ -684,21 +772,15 @@ __global__ void __launch_bounds__(128, 2)
         static_cast<int64_t>(b) * BL + (BL < 64 ? r % BL : half * 64 + r);
     return inv ? __ldg(inv + key) : key;
   };
-  auto query_pos = [&](int step, int r) -> int64_t {
-    const int ent = St::Entry(step, r);
-    if (ent >= nent) return -1;
-    const int64_t p =
-        static_cast<int64_t>(__ldg(L.col_tile_rows + c0 + ent)) * BL +
-        St::Offset(step, r);
-    return inv ? __ldg(inv + p) : p;
-  };
+  // Q/dO rows (and their lse, delta) stream through the ring.
+  RowStream<BL, 128, true> qd{L.col_tile_rows, inv, c0, nent, nsteps, tid};
+  qd.Start();
   auto load_q = [&](int step) {
     const int buf = step % kStages;
-    auto pos = [&](int r) { return query_pos(step, r); };
-    LoadTile<T, kW, 128>(qs + buf * kW * kD, q + slab * kD, pos, tid);
-    LoadTile<T, kW, 128>(dos + buf * kW * kD, dout + slab * kD, pos, tid);
+    qd.Copy(qs + buf * kW * kD, q + slab * kD);
+    qd.Copy(dos + buf * kW * kD, dout + slab * kD);
     if (tid < kW) {
-      const int64_t p = pos(tid);
+      const int64_t p = qd.ScalarPos();
       if (p >= 0) {
         CpAsync4(lse_s + buf * kW + tid, lse + slab + p);
         CpAsync4(dlt_s + buf * kW + tid, delta + slab + p);
@@ -715,28 +797,30 @@ __global__ void __launch_bounds__(128, 2)
   for (int st = 0; st < kStages - 1; ++st) {  // {K, V, step 0}, {step 1}, ...
     if (st < nsteps) load_q(st);
     CpAsyncCommit();
+    qd.Advance();
   }
+  int next_codes[St::E][CG];  // the next step's codes, read a step early
+  StepCodes<BL, CG>(L.col_tile_codes, c0, nent, nsteps, 0, CG, 0, next_codes);
 
   float dka[8][4] = {};
   float dva[8][4] = {};
   for (int it = 0; it < nsteps; ++it) {
     if (it + kStages - 1 < nsteps) load_q(it + kStages - 1);
     CpAsyncCommit();
-    CpAsyncWait<kStages - 1>();
-    ProxyFence();
-    __syncthreads();
+    qd.Advance();
     int code[St::E];
     bool wg_any = false;
 #pragma unroll
     for (int j = 0; j < St::E; ++j) {
-      const int ent = (it / St::SUB) * St::E + j;
-      code[j] = kAbsent;
-      if (ent < nent) {
-        const int32_t* c = L.col_tile_codes + (c0 + ent) * CG;
-        code[j] = __ldg(c + slot);
-        for (int s = 0; s < CG; ++s) wg_any |= __ldg(c + s) != kAbsent;
-      }
+      code[j] = next_codes[j][slot];
+#pragma unroll
+      for (int b = 0; b < CG; ++b) wg_any |= next_codes[j][b] != kAbsent;
     }
+    StepCodes<BL, CG>(L.col_tile_codes, c0, nent, nsteps, it + 1, CG, 0,
+                      next_codes);
+    CpAsyncWait<kStages - 1>();
+    ProxyFence();
+    __syncthreads();
     if (wg_any) {
       const int buf = it % kStages;
       const T* qb = qs + buf * kW * kD;
