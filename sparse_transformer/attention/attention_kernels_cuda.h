@@ -52,9 +52,9 @@ struct LayoutView {
   bool row_merge = false;
   bool col_split = false;
 
-  // Hopper (sm_90a, wgmma) path, uploaded when `hopper` is set. Its forward
-  // and dq passes use the merged tile lists above (always uploaded then, G =
-  // 128 / block, G = 1 for block 128: the row CSR). Its dk/dv pass takes
+  // Hopper (sm_90a, wgmma) path. Its forward and dq passes use the merged
+  // tile lists above (always uploaded then, G = 128 / block, G = 1 for block
+  // 128: the row CSR). Its dk/dv pass takes
   // column tiles of 64 keys: CG = max(1, 64 / block) key blocks grouped by
   // similar column lists (for block 128 each block gives two tiles of 64
   // keys), with the ascending union of their query blocks and one mask code
@@ -62,6 +62,9 @@ struct LayoutView {
   //   keys of tile t: col_tile_keys[(h*NC+t)*CG + s] (key block or -1),
   //   entries [col_tile_offsets[h*(NC+1)+t], ...[+1]) of col_tile_rows,
   //   codes col_tile_codes[entry*CG + s].
+  // hopper_forward: the forward runs on wgmma (head dim 64); hopper: the
+  // backward too.
+  bool hopper_forward = false;
   bool hopper = false;
   int col_tile_blocks = 1;                    // CG
   int num_col_tiles = 0;                      // NC

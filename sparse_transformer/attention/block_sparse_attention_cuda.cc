@@ -218,9 +218,10 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout,
         "current device is not compute capability 9.0 (the wgmma kernels are "
         "built for sm_90a)");
   }
-  // Opt-in: the wgmma kernels are correct but, as built now, slower than the
-  // mma.sync kernels (KERNEL_NOTES.md, v8), so kAuto keeps the latter.
+  // kAuto on a Hopper GPU: the wgmma forward (faster than mma.sync) with the
+  // mma.sync backward (the wgmma backward is not yet faster; KERNEL_NOTES.md).
   v.hopper = options.hopper == Choice::kOn;
+  v.hopper_forward = v.hopper || (options.hopper == Choice::kAuto && hopper_ok);
   const int G = cuda::kTileRows / layout.block();
   v.tile_blocks = G;
   v.num_tiles = (layout.num_blocks() + G - 1) / G;
@@ -236,7 +237,7 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout,
       v.row_merge = options.row_merge == Choice::kOn;
     if (options.col_split != Choice::kAuto)
       v.col_split = options.col_split == Choice::kOn;
-    if (v.row_merge || v.hopper) {
+    if (v.row_merge || v.hopper_forward) {
       ST_UPLOAD(tile_row_offsets, absl::MakeConstSpan(rows.offsets));
       ST_UPLOAD(tile_row_cols, absl::MakeConstSpan(rows.ids));
       ST_UPLOAD(tile_row_codes, absl::MakeConstSpan(rows.codes));

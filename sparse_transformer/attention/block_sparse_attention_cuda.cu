@@ -791,7 +791,7 @@ cudaError_t GetSideStream(SideStream* out) {
 template <typename T, int BL, int D>
 int Forward(const LayoutView& L, const Problem& p, const void* q, const void* k,
             const void* v, void* out, float* lse, cudaStream_t stream) {
-  if (D == sm90::kHeadDim && L.hopper)
+  if (D == sm90::kHeadDim && L.hopper_forward)
     return sm90::Forward(L, p, q, k, v, out, lse, stream);
   constexpr int G = kTileRows / BL;
   if (G > 1 && L.row_merge)

@@ -29,10 +29,11 @@ using cuda::DType;
 
 // How the kernels split the work (LayoutView::row_merge / col_split) and
 // whether the Hopper (wgmma, head dim 64) kernels run. kAuto decides
-// row_merge / col_split from the layout's shape; hopper is opt-in (kAuto =
-// off: on the H200 the wgmma kernels are, as yet, slower than the mma.sync
-// ones, see KERNEL_NOTES.md). hopper = kOn on a device other than compute
-// capability 9.0 is an error at upload. Tests and benchmarks force each path.
+// row_merge / col_split from the layout's shape; hopper = kAuto runs the
+// wgmma forward on a compute capability 9.0 GPU (H100/H200) with the mma.sync
+// backward (the faster pair measured, see KERNEL_NOTES.md), kOn both passes on
+// wgmma, kOff neither. hopper = kOn on another GPU is an error at upload.
+// Tests and benchmarks force each path.
 struct UploadOptions {
   enum class Choice { kAuto, kOn, kOff };
   Choice row_merge = Choice::kAuto;

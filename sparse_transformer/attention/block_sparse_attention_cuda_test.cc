@@ -378,9 +378,10 @@ TEST_P(BlockSparseAttentionCudaTest, MatchesCpuReferenceForwardAndBackward) {
       out_ref.data(), lse_ref.data(), dout.values.data(), dq_ref.data(),
       dk_ref.data(), dv_ref.data());
 
-  // Every work decomposition: automatic, both mma.sync paths forced (merged
+  // Every work decomposition: automatic (on a Hopper GPU with head dim 64:
+  // wgmma forward, mma.sync backward), both mma.sync paths forced (merged
   // query tiles + split column lists, and one block per CTA), and, on a
-  // Hopper GPU with head dim 64, the wgmma kernels.
+  // Hopper GPU with head dim 64, wgmma for both passes.
   using Choice = UploadOptions::Choice;
   const UploadOptions modes[4] = {
       UploadOptions(), UploadOptions{Choice::kOn, Choice::kOn, Choice::kOff},
@@ -401,15 +402,17 @@ TEST_P(BlockSparseAttentionCudaTest, MatchesCpuReferenceForwardAndBackward) {
 INSTANTIATE_TEST_SUITE_P(AllPatterns, BlockSparseAttentionCudaTest,
                          testing::ValuesIn(Params()), ParamName);
 
-// The wgmma kernels are opt-in; asking for them on a GPU other than a Hopper
+// By default a Hopper GPU runs the wgmma forward and the mma.sync backward;
+// the wgmma backward is opt-in; asking for it on a GPU other than a Hopper
 // is an error, not a silent fallback.
-TEST(BlockSparseAttentionCudaHopper, OptInAndOnlyOnHopper) {
+TEST(BlockSparseAttentionCudaHopper, ChoiceFollowsTheDevice) {
   ST_REQUIRE_GPU();
   PatternConfig cfg = Config(PatternKind::kDense, 256, 32, 0, 1);
   auto layout = BuildLayout(cfg, 0);
   ASSERT_TRUE(layout.ok());
   auto dl = DeviceAttentionLayout::Upload(**layout);
   ASSERT_TRUE(dl.ok()) << dl.status();
+  EXPECT_EQ((*dl)->view().hopper_forward, HopperAttentionAvailable());
   EXPECT_FALSE((*dl)->view().hopper);
   UploadOptions on;
   on.hopper = UploadOptions::Choice::kOn;
@@ -417,6 +420,7 @@ TEST(BlockSparseAttentionCudaHopper, OptInAndOnlyOnHopper) {
   if (HopperAttentionAvailable()) {
     ASSERT_TRUE(forced.ok()) << forced.status();
     EXPECT_TRUE((*forced)->view().hopper);
+    EXPECT_TRUE((*forced)->view().hopper_forward);
   } else {
     EXPECT_EQ(forced.status().code(), absl::StatusCode::kFailedPrecondition);
   }

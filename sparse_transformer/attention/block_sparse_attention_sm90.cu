@@ -977,7 +977,7 @@ struct DkvArgs {
 // Calls a.template Run<T, BL>() for the runtime dtype and block.
 template <typename A>
 int Dispatch(const LayoutView& L, const Problem& p, const A& a) {
-  if (p.head_dim != kHeadDim || !L.hopper) return cudaErrorInvalidValue;
+  if (p.head_dim != kHeadDim || !L.hopper_forward) return cudaErrorInvalidValue;
   auto by_block = [&](auto tag) -> int {
     using T = decltype(tag);
     switch (L.block) {
