@@ -248,14 +248,17 @@ __global__ void __launch_bounds__(G* BL * 2, (MinBlocks<D, G * BL * 2>()))
   float l[2] = {0.f, 0.f};
   uint32_t qf[D / 16][4];
 
+  int next_code = ntiles > 0 ? __ldg(tiles.codes + e0 * G + gw) : kAbsent;
   for (int it = 0; it < ntiles; ++it) {
     if (it + 1 < ntiles) load_kv(it + 1);
     CpAsyncCommit();
     CpAsyncWait<1>();
     __syncthreads();
     if (it == 0) LoadAFrags<D>(qf, qs + warp * 16 * LD, lane);
-    const int64_t e = e0 + it / kSub;
-    const int code = __ldg(tiles.codes + e * G + gw);
+    const int code = next_code;  // read a step ahead
+    next_code = it + 1 < ntiles
+                    ? __ldg(tiles.codes + (e0 + (it + 1) / kSub) * G + gw)
+                    : kAbsent;
     if (code != kAbsent) {  // warp-uniform
       const T* kb = ks + (it & 1) * BK * LD;
       const T* vb = vs + (it & 1) * BK * LD;
@@ -437,6 +440,7 @@ __global__ void __launch_bounds__(G* BL * 2, (MinBlocks<D, G * BL * 2>()))
 
   float acc[D / 8][4] = {};
   uint32_t qf[D / 16][4], df[D / 16][4];
+  int next_code = ntiles > 0 ? __ldg(tiles.codes + e0 * G + gw) : kAbsent;
   for (int it = 0; it < ntiles; ++it) {
     if (it + 1 < ntiles) load_kv(it + 1);
     CpAsyncCommit();
@@ -446,8 +450,10 @@ __global__ void __launch_bounds__(G* BL * 2, (MinBlocks<D, G * BL * 2>()))
       LoadAFrags<D>(qf, qs + warp * 16 * LD, lane);
       LoadAFrags<D>(df, dos + warp * 16 * LD, lane);
     }
-    const int64_t e = e0 + it / kSub;
-    const int code = __ldg(tiles.codes + e * G + gw);
+    const int code = next_code;  // read a step ahead
+    next_code = it + 1 < ntiles
+                    ? __ldg(tiles.codes + (e0 + (it + 1) / kSub) * G + gw)
+                    : kAbsent;
     if (code != kAbsent) {
       const T* kb = ks + (it & 1) * BK * LD;
       const T* vb = vs + (it & 1) * BK * LD;
@@ -591,15 +597,24 @@ __global__ void __launch_bounds__(S* BL * 2, (DkvMinBlocks<D, S * BL * 2>()))
   float dka[D / 8][4] = {};
   float dva[D / 8][4] = {};
 
+  // The mask code of this group's next sub-tile, read a step ahead (two
+  // dependent loads that would otherwise stall every step).
+  auto code_of = [&](int it) {
+    const int idx = it * S + grp;
+    return idx < total
+               ? __ldg(L.row_masks + __ldg(L.col_entries + c0 + idx / kSub))
+               : kAbsent;
+  };
+  int next_code = code_of(0);
   for (int it = 0; it < steps; ++it) {
     load_q(it + 1);
     CpAsyncCommit();
+    const int code = next_code;
+    next_code = code_of(it + 1);
     CpAsyncWait<1>();
     GroupSync(grp, kGroupThreads);
     const int idx = it * S + grp;
     if (idx < total) {
-      const int64_t c = c0 + idx / kSub;
-      const int code = __ldg(L.row_masks + __ldg(L.col_entries + c));
       const int buf = it & 1;
       const T* qb_s = qs_g + buf * BQ * LD;
       const T* dob_s = dos_g + buf * BQ * LD;
