@@ -23,6 +23,8 @@
 //              avoid fp32 atomics on dq (contention on the fixed pattern's
 //              summary columns, which every later row reads) and keep results
 //              bit-reproducible.
+// On a Hopper GPU with head dim 64 the forward (and, opted in, the backward)
+// runs on the wgmma kernels of block_sparse_attention_sm90.cu instead.
 // Tensor cores: mma.sync m16n8k16 (bf16/fp16 in, fp32 accumulate), operands
 // from shared memory through ldmatrix (rows padded by 16 B). The per-head
 // permutation (strided transpose) is fused: every row load/store goes through

@@ -11,12 +11,18 @@
 //     still fill a full-width product;
 //   - tiles sit in shared memory in the 128-byte swizzled layout wgmma reads
 //     (16-byte chunk c of row r stored at chunk c ^ (r % 8)), filled by
-//     cp.async gathers through the inverse permutation.
+//     cp.async gathers through the inverse permutation, in a 3-stage ring;
+//   - the list lookups (block ids, permutation, mask codes) run one or two
+//     steps ahead of their use (RowStream, StepCodes), and masks are applied
+//     from one 64-bit word per row and step (RowBits).
 // forward : CTA = 128 query rows (2 warpgroups) over the merged row tiles.
 // dq      : CTA = 128 query rows, dq += dS K with S, dP recomputed.
 // dk/dv   : CTA = one warpgroup and one column tile of 64 keys (key blocks
 //           with similar column lists grouped at upload), over the union of
 //           their query blocks; dv += P^T dO, dk += dS^T Q. No atomics.
+// By default (UploadOptions::hopper = kAuto) only the forward runs here: on
+// the H200 these dq and dk/dv passes are not faster than the mma.sync ones
+// (each warpgroup waits on its products; see KERNEL_NOTES.md).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>

@@ -1,7 +1,8 @@
 """cuda_library: compiles .cu files with nvcc into a cc_library.
 
 With --config=cuda the .cu sources are compiled by nvcc for the architecture
-in --define=cuda_arch (default 90, set in .bazelrc; 90a enables wgmma) and the library defines ST_WITH_CUDA=1.
+in --define=cuda_arch (default 90, set in .bazelrc), or for the chip named in a
+library's `gencode` (the wgmma kernels: sm_90a), and the library defines ST_WITH_CUDA=1.
 Without it the library holds only `srcs` (the host C++ code), so every target
 still builds on machines without the CUDA toolkit.
 """
