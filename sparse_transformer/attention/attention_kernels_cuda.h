@@ -62,10 +62,10 @@ struct LayoutView {
   //   keys of tile t: col_tile_keys[(h*NC+t)*CG + s] (key block or -1),
   //   entries [col_tile_offsets[h*(NC+1)+t], ...[+1]) of col_tile_rows,
   //   codes col_tile_codes[entry*CG + s].
-  // hopper_forward: the forward runs on wgmma (head dim 64); hopper: the
-  // backward too.
-  bool hopper_forward = false;
-  bool hopper = false;
+  // hopper_rows: the row-side passes (forward, dq) run on wgmma (head dim
+  // 64); hopper_cols: the dk/dv pass too.
+  bool hopper_rows = false;
+  bool hopper_cols = false;
   int col_tile_blocks = 1;                    // CG
   int num_col_tiles = 0;                      // NC
   const int32_t* col_tile_keys = nullptr;     // [LH*NC*CG]

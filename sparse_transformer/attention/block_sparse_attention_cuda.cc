@@ -218,10 +218,11 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout,
         "current device is not compute capability 9.0 (the wgmma kernels are "
         "built for sm_90a)");
   }
-  // kAuto on a Hopper GPU: the wgmma forward (faster than mma.sync) with the
-  // mma.sync backward (the wgmma backward is not yet faster; KERNEL_NOTES.md).
-  v.hopper = options.hopper == Choice::kOn;
-  v.hopper_forward = v.hopper || (options.hopper == Choice::kAuto && hopper_ok);
+  // kAuto on a Hopper GPU: forward and dq on wgmma (faster than mma.sync),
+  // dk/dv on mma.sync (its wgmma version is not yet faster; KERNEL_NOTES.md).
+  v.hopper_cols = options.hopper == Choice::kOn;
+  v.hopper_rows =
+      v.hopper_cols || (options.hopper == Choice::kAuto && hopper_ok);
   const int G = cuda::kTileRows / layout.block();
   v.tile_blocks = G;
   v.num_tiles = (layout.num_blocks() + G - 1) / G;
@@ -237,13 +238,13 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout,
       v.row_merge = options.row_merge == Choice::kOn;
     if (options.col_split != Choice::kAuto)
       v.col_split = options.col_split == Choice::kOn;
-    if (v.row_merge || v.hopper_forward) {
+    if (v.row_merge || v.hopper_rows) {
       ST_UPLOAD(tile_row_offsets, absl::MakeConstSpan(rows.offsets));
       ST_UPLOAD(tile_row_cols, absl::MakeConstSpan(rows.ids));
       ST_UPLOAD(tile_row_codes, absl::MakeConstSpan(rows.codes));
     }
   }
-  if (v.hopper) {
+  if (v.hopper_cols) {
     const ColumnTiles cols = BuildColumnTiles(layout);
     v.col_tile_blocks = cols.cg;
     v.num_col_tiles = cols.num_tiles;

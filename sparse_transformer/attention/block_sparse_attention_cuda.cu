@@ -808,7 +808,7 @@ cudaError_t GetSideStream(SideStream* out) {
 template <typename T, int BL, int D>
 int Forward(const LayoutView& L, const Problem& p, const void* q, const void* k,
             const void* v, void* out, float* lse, cudaStream_t stream) {
-  if (D == sm90::kHeadDim && L.hopper_forward)
+  if (D == sm90::kHeadDim && L.hopper_rows)
     return sm90::Forward(L, p, q, k, v, out, lse, stream);
   constexpr int G = kTileRows / BL;
   if (G > 1 && L.row_merge)
@@ -837,24 +837,26 @@ int Backward(const LayoutView& L, const Problem& p, const void* q,
   if ((err = cudaEventRecord(side.fork, stream)) != cudaSuccess) return err;
   if ((err = cudaStreamWaitEvent(side.stream, side.fork, 0)) != cudaSuccess)
     return err;
-  if (D == sm90::kHeadDim && L.hopper) {
-    int e = sm90::BackwardDq(L, p, q, k, v, lse, dout, delta, dq, side.stream);
-    if (e != cudaSuccess) return e;
-    e = sm90::BackwardDkv(L, p, q, k, v, lse, dout, delta, dk, dv, stream);
-    if (e != cudaSuccess) return e;
-    if ((err = cudaEventRecord(side.join, side.stream)) != cudaSuccess)
-      return err;
-    return cudaStreamWaitEvent(stream, side.join, 0);
+  int e;
+  if (D == sm90::kHeadDim && L.hopper_rows) {
+    e = sm90::BackwardDq(L, p, q, k, v, lse, dout, delta, dq, side.stream);
+  } else {
+    constexpr int G = kTileRows / BL;
+    e = (G > 1 && L.row_merge)
+            ? DqG<T, BL, D, G>(L, p, q, k, v, lse, dout, delta, dq, side.stream)
+            : DqG<T, BL, D, 1>(L, p, q, k, v, lse, dout, delta, dq,
+                               side.stream);
   }
-  constexpr int G = kTileRows / BL;
-  int e =
-      (G > 1 && L.row_merge)
-          ? DqG<T, BL, D, G>(L, p, q, k, v, lse, dout, delta, dq, side.stream)
-          : DqG<T, BL, D, 1>(L, p, q, k, v, lse, dout, delta, dq, side.stream);
   if (e != cudaSuccess) return e;
-  e = (G > 1 && L.col_split)
-          ? DkvS<T, BL, D, G>(L, p, q, k, v, lse, dout, delta, dk, dv, stream)
-          : DkvS<T, BL, D, 1>(L, p, q, k, v, lse, dout, delta, dk, dv, stream);
+  if (D == sm90::kHeadDim && L.hopper_cols) {
+    e = sm90::BackwardDkv(L, p, q, k, v, lse, dout, delta, dk, dv, stream);
+  } else {
+    constexpr int G = kTileRows / BL;
+    e = (G > 1 && L.col_split)
+            ? DkvS<T, BL, D, G>(L, p, q, k, v, lse, dout, delta, dk, dv, stream)
+            : DkvS<T, BL, D, 1>(L, p, q, k, v, lse, dout, delta, dk, dv,
+                                stream);
+  }
   if (e != cudaSuccess) return e;
   if ((err = cudaEventRecord(side.join, side.stream)) != cudaSuccess)
     return err;

@@ -379,9 +379,9 @@ TEST_P(BlockSparseAttentionCudaTest, MatchesCpuReferenceForwardAndBackward) {
       dk_ref.data(), dv_ref.data());
 
   // Every work decomposition: automatic (on a Hopper GPU with head dim 64:
-  // wgmma forward, mma.sync backward), both mma.sync paths forced (merged
-  // query tiles + split column lists, and one block per CTA), and, on a
-  // Hopper GPU with head dim 64, wgmma for both passes.
+  // forward and dq on wgmma, dk/dv on mma.sync), both mma.sync paths forced
+  // (merged query tiles + split column lists, and one block per CTA), and,
+  // on a Hopper GPU with head dim 64, wgmma for all three passes.
   using Choice = UploadOptions::Choice;
   const UploadOptions modes[4] = {
       UploadOptions(), UploadOptions{Choice::kOn, Choice::kOn, Choice::kOff},
@@ -402,9 +402,9 @@ TEST_P(BlockSparseAttentionCudaTest, MatchesCpuReferenceForwardAndBackward) {
 INSTANTIATE_TEST_SUITE_P(AllPatterns, BlockSparseAttentionCudaTest,
                          testing::ValuesIn(Params()), ParamName);
 
-// By default a Hopper GPU runs the wgmma forward and the mma.sync backward;
-// the wgmma backward is opt-in; asking for it on a GPU other than a Hopper
-// is an error, not a silent fallback.
+// By default a Hopper GPU runs the forward and dq on wgmma and dk/dv on
+// mma.sync; wgmma dk/dv is opt-in; asking for it on a GPU other than a
+// Hopper is an error, not a silent fallback.
 TEST(BlockSparseAttentionCudaHopper, ChoiceFollowsTheDevice) {
   ST_REQUIRE_GPU();
   PatternConfig cfg = Config(PatternKind::kDense, 256, 32, 0, 1);
@@ -412,15 +412,15 @@ TEST(BlockSparseAttentionCudaHopper, ChoiceFollowsTheDevice) {
   ASSERT_TRUE(layout.ok());
   auto dl = DeviceAttentionLayout::Upload(**layout);
   ASSERT_TRUE(dl.ok()) << dl.status();
-  EXPECT_EQ((*dl)->view().hopper_forward, HopperAttentionAvailable());
-  EXPECT_FALSE((*dl)->view().hopper);
+  EXPECT_EQ((*dl)->view().hopper_rows, HopperAttentionAvailable());
+  EXPECT_FALSE((*dl)->view().hopper_cols);
   UploadOptions on;
   on.hopper = UploadOptions::Choice::kOn;
   auto forced = DeviceAttentionLayout::Upload(**layout, on);
   if (HopperAttentionAvailable()) {
     ASSERT_TRUE(forced.ok()) << forced.status();
-    EXPECT_TRUE((*forced)->view().hopper);
-    EXPECT_TRUE((*forced)->view().hopper_forward);
+    EXPECT_TRUE((*forced)->view().hopper_cols);
+    EXPECT_TRUE((*forced)->view().hopper_rows);
   } else {
     EXPECT_EQ(forced.status().code(), absl::StatusCode::kFailedPrecondition);
   }

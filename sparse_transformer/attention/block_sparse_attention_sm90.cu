@@ -20,9 +20,10 @@
 // dk/dv   : CTA = one warpgroup and one column tile of 64 keys (key blocks
 //           with similar column lists grouped at upload), over the union of
 //           their query blocks; dv += P^T dO, dk += dS^T Q. No atomics.
-// By default (UploadOptions::hopper = kAuto) only the forward runs here: on
-// the H200 these dq and dk/dv passes are not faster than the mma.sync ones
-// (each warpgroup waits on its products; see KERNEL_NOTES.md).
+// By default (UploadOptions::hopper = kAuto) the forward and dq run here and
+// dk/dv on mma.sync: on the H200 this dk/dv pass is slower than the mma.sync
+// one (one warpgroup walks a whole column list and waits on its products;
+// see KERNEL_NOTES.md).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -983,7 +984,7 @@ struct DkvArgs {
 // Calls a.template Run<T, BL>() for the runtime dtype and block.
 template <typename A>
 int Dispatch(const LayoutView& L, const Problem& p, const A& a) {
-  if (p.head_dim != kHeadDim || !L.hopper_forward) return cudaErrorInvalidValue;
+  if (p.head_dim != kHeadDim || !L.hopper_rows) return cudaErrorInvalidValue;
   auto by_block = [&](auto tag) -> int {
     using T = decltype(tag);
     switch (L.block) {

@@ -46,7 +46,8 @@ DEFINE_string(col_split, "auto",
               "dk/dv column lists split over warp groups: auto, on, off");
 DEFINE_string(hopper, "auto",
               "Hopper wgmma kernels (head dim 64, compute capability 9.0): "
-              "auto (wgmma forward, mma.sync backward), on (both), off");
+              "auto (forward and dq on wgmma, dk/dv on mma.sync), on (all), "
+              "off");
 DEFINE_int32(warmup, 5, "untimed runs before timing");
 DEFINE_int32(reps, 30, "timed runs (median reported)");
 
@@ -151,14 +152,16 @@ Row RunCase(const std::string& name, int64_t n) {
   st::ExitOnError(dlayout_or.status());
   const DeviceAttentionLayout& dl = **dlayout_or;
   row.layout_mib = dl.device_bytes() / 1048576.0;
-  // [MS]: merged query tiles, split column lists (mma.sync); W: the pass
-  // runs on wgmma (forward / backward).
+  // [MS]: merged query tiles, split column lists (mma.sync); W: the
+  // row-side passes (forward, dq) / the dk/dv pass run on wgmma.
   const bool w = FLAGS_head_dim == 64;
   row.pattern += " [";
-  row.pattern += w && dl.view().hopper_forward ? "W"
-                 : dl.view().row_merge         ? "M"
-                                               : "-";
-  row.pattern += w && dl.view().hopper ? "W" : dl.view().col_split ? "S" : "-";
+  row.pattern += w && dl.view().hopper_rows ? "W"
+                 : dl.view().row_merge      ? "M"
+                                            : "-";
+  row.pattern += w && dl.view().hopper_cols ? "W"
+                 : dl.view().col_split      ? "S"
+                                            : "-";
   row.pattern += "]";
 
   CudaAttentionShape shape;
