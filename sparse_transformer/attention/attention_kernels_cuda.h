@@ -62,9 +62,10 @@ struct LayoutView {
   //   keys of tile t: col_tile_keys[(h*NC+t)*CG + s] (key block or -1),
   //   entries [col_tile_offsets[h*(NC+1)+t], ...[+1]) of col_tile_rows,
   //   codes col_tile_codes[entry*CG + s].
-  // hopper_rows: the row-side passes (forward, dq) run on wgmma (head dim
-  // 64); hopper_cols: the dk/dv pass too.
+  // Which passes run on wgmma (head dim 64): hopper_rows the forward,
+  // hopper_dq the dq pass, hopper_cols the dk/dv pass.
   bool hopper_rows = false;
+  bool hopper_dq = false;
   bool hopper_cols = false;
   int col_tile_blocks = 1;                    // CG
   int num_col_tiles = 0;                      // NC

@@ -223,6 +223,7 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout,
   v.hopper_cols = options.hopper == Choice::kOn;
   v.hopper_rows =
       v.hopper_cols || (options.hopper == Choice::kAuto && hopper_ok);
+  v.hopper_dq = v.hopper_rows;  // block 128; smaller blocks decide below
   const int G = cuda::kTileRows / layout.block();
   v.tile_blocks = G;
   v.num_tiles = (layout.num_blocks() + G - 1) / G;
@@ -238,6 +239,9 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout,
       v.row_merge = options.row_merge == Choice::kOn;
     if (options.col_split != Choice::kAuto)
       v.col_split = options.col_split == Choice::kOn;
+    // The wgmma dq pass walks merged tiles: used by default only where the
+    // merge wastes little (as row_merge decides; always for block 128).
+    v.hopper_dq = v.hopper_cols || (v.hopper_rows && v.row_merge);
     if (v.row_merge || v.hopper_rows) {
       ST_UPLOAD(tile_row_offsets, absl::MakeConstSpan(rows.offsets));
       ST_UPLOAD(tile_row_cols, absl::MakeConstSpan(rows.ids));

@@ -838,7 +838,7 @@ int Backward(const LayoutView& L, const Problem& p, const void* q,
   if ((err = cudaStreamWaitEvent(side.stream, side.fork, 0)) != cudaSuccess)
     return err;
   int e;
-  if (D == sm90::kHeadDim && L.hopper_rows) {
+  if (D == sm90::kHeadDim && L.hopper_dq) {
     e = sm90::BackwardDq(L, p, q, k, v, lse, dout, delta, dq, side.stream);
   } else {
     constexpr int G = kTileRows / BL;

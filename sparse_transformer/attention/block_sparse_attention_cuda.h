@@ -30,9 +30,10 @@ using cuda::DType;
 // How the kernels split the work (LayoutView::row_merge / col_split) and
 // whether the Hopper (wgmma, head dim 64) kernels run. kAuto decides
 // row_merge / col_split from the layout's shape; hopper = kAuto runs the
-// forward and the dq pass on wgmma on a compute capability 9.0 GPU
-// (H100/H200) and the dk/dv pass on mma.sync (the fastest combination
-// measured, see KERNEL_NOTES.md), kOn all three on wgmma, kOff none.
+// forward on wgmma on a compute capability 9.0 GPU (H100/H200), the dq pass
+// too where query tiles merge well (row_merge, or block 128), and the dk/dv
+// pass on mma.sync (the fastest combination measured, see KERNEL_NOTES.md);
+// kOn all three on wgmma, kOff none.
 // hopper = kOn on another GPU is an error at upload.
 // Tests and benchmarks force each path.
 struct UploadOptions {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gflags/gflags.h"
 #include "sparse_transformer/attention/block_sparse_attention_cuda.h"
@@ -152,17 +153,17 @@ Row RunCase(const std::string& name, int64_t n) {
   st::ExitOnError(dlayout_or.status());
   const DeviceAttentionLayout& dl = **dlayout_or;
   row.layout_mib = dl.device_bytes() / 1048576.0;
-  // [MS]: merged query tiles, split column lists (mma.sync); W: the
-  // row-side passes (forward, dq) / the dk/dv pass run on wgmma.
+  // [forward dq dk/dv]: W on wgmma; on mma.sync M merged query tiles,
+  // S split column lists, - one block per CTA.
   const bool w = FLAGS_head_dim == 64;
-  row.pattern += " [";
-  row.pattern += w && dl.view().hopper_rows ? "W"
-                 : dl.view().row_merge      ? "M"
-                                            : "-";
-  row.pattern += w && dl.view().hopper_cols ? "W"
-                 : dl.view().col_split      ? "S"
-                                            : "-";
-  row.pattern += "]";
+  const auto& lv = dl.view();
+  const char* mma_rows = lv.row_merge ? "M" : "-";
+  row.pattern += absl::StrCat(" [", w && lv.hopper_rows ? "W" : mma_rows, " ",
+                              w && lv.hopper_dq ? "W" : mma_rows, " ",
+                              w && lv.hopper_cols ? "W"
+                              : lv.col_split      ? "S"
+                                                  : "-",
+                              "]");
 
   CudaAttentionShape shape;
   shape.batch = FLAGS_batch;
