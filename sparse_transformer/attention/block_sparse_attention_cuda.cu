@@ -317,20 +317,7 @@ __global__ void __launch_bounds__(G* BL * 2, (MinBlocks<D, G * BL * 2>()))
 
   const int64_t p0 = first_row + warp * 16 + g;
   if (p0 >= n) return;  // a partial last tile: this warp has no rows
-  float inv_l[2], row_lse[2];
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const float lt = QuadSum(l[r]);
-    inv_l[r] = lt > 0.f ? 1.f / lt : 0.f;
-    row_lse[r] = lt > 0.f ? (m[r] + log2f(lt)) * kLn2 : -INFINITY;
-  }
-  const int64_t pos0 = inv ? __ldg(inv + p0) : p0;
-  const int64_t pos1 = inv ? __ldg(inv + p0 + 8) : p0 + 8;
-  StoreAcc<T, D>(out + slab * D, pos0, pos1, o, inv_l[0], inv_l[1], t4);
-  if (t4 == 0) {
-    lse[slab + pos0] = row_lse[0];
-    lse[slab + pos1] = row_lse[1];
-  }
+  StoreForwardRows<T, D>(out + slab * D, lse + slab, p0, inv, o, m, l, t4);
 }
 
 // ---- Backward: delta = rowsum(dout * out) ----------------------------------
@@ -425,20 +412,7 @@ __global__ void __launch_bounds__(G* BL * 2, (MinBlocks<D, G * BL * 2>()))
   CpAsyncCommit();
 
   const int64_t p0 = first_row + warp * 16 + g;
-  const bool rows_valid = p0 < n;
-  int64_t pos[2] = {0, 0};
-  float lse2[2] = {INFINITY, INFINITY}, dlt[2] = {0.f, 0.f};
-  if (rows_valid) {
-    pos[0] = inv ? __ldg(inv + p0) : p0;
-    pos[1] = inv ? __ldg(inv + p0 + 8) : p0 + 8;
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      const float x = lse[slab + pos[r]];
-      lse2[r] = x == -INFINITY ? INFINITY
-                               : x * kLog2e;  // empty row: every p becomes 0
-      dlt[r] = delta[slab + pos[r]];
-    }
-  }
+  const DqRows rows = LoadDqRows(p0, n, inv, lse + slab, delta + slab);
 
   float acc[D / 8][4] = {};
   uint32_t qf[D / 16][4], df[D / 16][4];
@@ -473,8 +447,8 @@ __global__ void __launch_bounds__(G* BL * 2, (MinBlocks<D, G * BL * 2>()))
               Live(code, r0 + (i >> 1) * 8, c_base + j * 8 + 2 * t4 + (i & 1),
                    BL, L.mask_words, L.words_per_mask);
           const float p =
-              live ? FastExp2(s[j][i] * scale_log2 - lse2[i >> 1]) : 0.f;
-          s[j][i] = p * (dp[j][i] - dlt[i >> 1]);  // dS
+              live ? FastExp2(s[j][i] * scale_log2 - rows.lse2[i >> 1]) : 0.f;
+          s[j][i] = p * (dp[j][i] - rows.delta[i >> 1]);  // dS
         }
       }
       MmaPB<T, BK, D>(acc, s, kb, lane);
@@ -482,8 +456,9 @@ __global__ void __launch_bounds__(G* BL * 2, (MinBlocks<D, G * BL * 2>()))
     __syncthreads();
   }
   CpAsyncWait<0>();
-  if (rows_valid)
-    StoreAcc<T, D>(dq + slab * D, pos[0], pos[1], acc, scale, scale, t4);
+  if (rows.valid)
+    StoreAcc<T, D>(dq + slab * D, rows.pos[0], rows.pos[1], acc, scale, scale,
+                   t4);
 }
 
 // ---- Backward: dk/dv pass (CTA per key block, column CSR split) ------------

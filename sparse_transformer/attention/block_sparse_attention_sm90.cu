@@ -53,100 +53,62 @@ constexpr int kStages = 3;
 
 // ---- wgmma and shared-memory layout -----------------------------------------
 
+// wgmma.mma_async m64n64k16, fp32 accumulators d[8][4] (the per-warp layout
+// of mma.sync's C fragments: warp w of the warpgroup owns rows 16w..16w+15).
+//   RS64<kTransB>: d (+)= A (64x16, registers) * B (16x64, smem descriptor;
+//                  kTransB = 1: MN-major).
+//   SS64:          d (+)= A (64x16, smem, K-major) * B (16x64, smem, K-major).
+// accumulate = 0 overwrites d.
 template <typename T>
 struct Wgmma;
 
-template <>
-struct Wgmma<__nv_bfloat16> {
-  // d[64/8][4] (+)= A(64x16, registers) * B(16x64, smem descriptor).
-  template <int kTransB>
-  static __device__ __forceinline__ void RS64(float (&d)[8][4],
-                                              const uint32_t (&a)[4],
-                                              uint64_t desc_b, int accumulate) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
-        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%"
-        "19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, "
-        "{%32,%33,%34,%35}, %36, p, 1, 1, %38;\n}\n"
-        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
-          "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
-          "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
-          "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
-          "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
-          "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
-          "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
-          "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b),
-          "r"(accumulate), "n"(kTransB));
-  }
-  // d[64/8][4] (+)= A(64x16, smem descriptor, K-major) * B(16x64, smem
-  // descriptor, K-major).
-  static __device__ __forceinline__ void SS64(float (&d)[8][4], uint64_t desc_a,
-                                              uint64_t desc_b, int accumulate) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
-        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%"
-        "19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, "
-        "%32, %33, p, 1, 1, 0, 0;\n}\n"
-        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
-          "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
-          "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
-          "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
-          "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
-          "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
-          "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
-          "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
-        : "l"(desc_a), "l"(desc_b), "r"(accumulate));
-  }
-};
+#define ST_WGMMA_D64                                                         \
+  "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%" \
+  "20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}"
+#define ST_WGMMA_ACC64(d)                                                    \
+  "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), \
+      "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]),            \
+      "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]), "+f"(d[3][0]),            \
+      "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]),            \
+      "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]), "+f"(d[5][0]),            \
+      "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]), "+f"(d[6][0]),            \
+      "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]), "+f"(d[7][0]),            \
+      "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+#define ST_DEFINE_WGMMA(T, PTX)                                           \
+  template <>                                                             \
+  struct Wgmma<T> {                                                       \
+    template <int kTransB>                                                \
+    static __device__ __forceinline__ void RS64(float (&d)[8][4],         \
+                                                const uint32_t (&a)[4],   \
+                                                uint64_t desc_b,          \
+                                                int accumulate) {         \
+      asm volatile(                                                       \
+          "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"                    \
+          "wgmma.mma_async.sync.aligned.m64n64k16.f32." PTX "." PTX       \
+          " " ST_WGMMA_D64 ", {%32,%33,%34,%35}, %36, p, 1, 1, %38;\n}\n" \
+          : ST_WGMMA_ACC64(d)                                             \
+          : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b),      \
+            "r"(accumulate), "n"(kTransB));                               \
+    }                                                                     \
+    static __device__ __forceinline__ void SS64(float (&d)[8][4],         \
+                                                uint64_t desc_a,          \
+                                                uint64_t desc_b,          \
+                                                int accumulate) {         \
+      asm volatile(                                                       \
+          "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"                    \
+          "wgmma.mma_async.sync.aligned.m64n64k16.f32." PTX "." PTX       \
+          " " ST_WGMMA_D64 ", %32, %33, p, 1, 1, 0, 0;\n}\n"              \
+          : ST_WGMMA_ACC64(d)                                             \
+          : "l"(desc_a), "l"(desc_b), "r"(accumulate));                   \
+    }                                                                     \
+  };
 
-template <>
-struct Wgmma<__half> {
-  // d[64/8][4] (+)= A(64x16, registers) * B(16x64, smem descriptor).
-  template <int kTransB>
-  static __device__ __forceinline__ void RS64(float (&d)[8][4],
-                                              const uint32_t (&a)[4],
-                                              uint64_t desc_b, int accumulate) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
-        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%"
-        "19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, "
-        "{%32,%33,%34,%35}, %36, p, 1, 1, %38;\n}\n"
-        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
-          "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
-          "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
-          "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
-          "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
-          "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
-          "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
-          "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b),
-          "r"(accumulate), "n"(kTransB));
-  }
-  // d[64/8][4] (+)= A(64x16, smem descriptor, K-major) * B(16x64, smem
-  // descriptor, K-major).
-  static __device__ __forceinline__ void SS64(float (&d)[8][4], uint64_t desc_a,
-                                              uint64_t desc_b, int accumulate) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
-        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%"
-        "19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, "
-        "%32, %33, p, 1, 1, 0, 0;\n}\n"
-        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
-          "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
-          "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
-          "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
-          "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
-          "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
-          "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
-          "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
-        : "l"(desc_a), "l"(desc_b), "r"(accumulate));
-  }
-};
+ST_DEFINE_WGMMA(__nv_bfloat16, "bf16")
+ST_DEFINE_WGMMA(__half, "f16")
+
+#undef ST_DEFINE_WGMMA
+#undef ST_WGMMA_ACC64
+#undef ST_WGMMA_D64
 
 // Element offset of 16-byte chunk `chunk` of row `row` in a tile of 64-element
 // rows in the 128-byte swizzled layout (tile base 1024-byte aligned).
@@ -376,94 +338,88 @@ __device__ __forceinline__ uint64_t RowBits(int code, int r, int off,
   return (w >> (bit & 63)) & kAll;
 }
 
-// ---- Forward ----------------------------------------------------------------
-
-constexpr int kFwdSmem = (128 + 2 * kStages * kW) * kD * 2 + 1024;
-// Two CTAs per SM (128 registers): the two CTAs' steps interleave, so one's
-// softmax overlaps the other's products; blocks 16, 32 and 64 spill 24, 60
-// and 12 bytes at that cap (ptxas, sm_90a), cheaper than one CTA per SM.
+// A CTA's 128-row query tile of a row tile list (the forward and the dq
+// pass): its rows, its K/V stream through the ring and each step's mask
+// codes, read a step ahead. Per thread: warp `warp` owns tile rows
+// 16 warp .. +15 (block gw, rows r0, r0 + 8 of this lane in it).
 template <int BL>
-constexpr int FwdCtasPerSm() {
-  return 2;
-}
-
-// q, k, v, out: [B, H, N, 64]; lse: [B, H, N]. CTA = 128 query rows (G =
-// 128 / BL blocks, G = 1 for BL = 128), 2 warpgroups of 64 rows.
-template <typename T, int BL>
-__global__ void __launch_bounds__(256, FwdCtasPerSm<BL>())
-    ForwardKernel(LayoutView L, RowTiles tiles, int heads, float scale_log2,
-                  const T* __restrict__ q, const T* __restrict__ k,
-                  const T* __restrict__ v, T* __restrict__ out,
-                  float* __restrict__ lse) {
+struct QueryTile {
   using St = Steps<BL>;
-  constexpr int G = BL < 128 ? 128 / BL : 1;
-  extern __shared__ unsigned char smem_raw[];
-  T* qs = reinterpret_cast<T*>(AlignSmem(smem_raw));  // [128][64]
-  T* ks = qs + 128 * kD;                              // [kStages][64][64]
-  T* vs = ks + kStages * kW * kD;                     // [kStages][64][64]
-
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4,
-            t4 = lane % 4, wg = warp / 4;
-  const int tile = tiles.num_tiles - 1 - static_cast<int>(blockIdx.x);
-  const int h = blockIdx.y;
-  const int lh = h % L.layout_heads;
-  const int64_t n = L.n;
-  const int64_t slab = (static_cast<int64_t>(blockIdx.z) * heads + h) * n;
-  const int32_t* inv = L.inverse_perm ? L.inverse_perm + lh * n : nullptr;
-  const int64_t* ro =
-      tiles.offsets + static_cast<int64_t>(lh) * (tiles.num_tiles + 1);
-  const int64_t e0 = ro[tile];
-  const int nent = static_cast<int>(ro[tile + 1] - e0);
-  const int nsteps = St::Count(nent);
-  const int gw = (warp * 16) / BL;      // this warp's query block in the tile
-  const int r0 = (warp * 16) % BL + g;  // lane rows r0, r0 + 8 in that block
-  const int wg_first = (wg * 64) / BL;  // the warpgroup's first block
-  const int64_t first_row = static_cast<int64_t>(tile) * 128;
-
-  // K/V rows stream through the ring; the tile's Q rows go with step 0.
-  RowStream<BL, 256, false> kv{tiles.cols, inv, e0, nent, nsteps, tid};
-  kv.Start();
-  LoadTile<T, 128, 256>(
-      qs, q + slab * kD,
-      [&](int r) -> int64_t {
-        const int64_t p = first_row + r;
-        if (p >= n) return -1;
-        return inv ? __ldg(inv + p) : p;
-      },
-      tid);
-  // Groups: {Q, step 0}, {step 1}, ...: step `it` is in group `it`.
-#pragma unroll
-  for (int st = 0; st < kStages - 1; ++st) {
-    if (st < nsteps) {
-      kv.Copy(ks + st * kW * kD, k + slab * kD);
-      kv.Copy(vs + st * kW * kD, v + slab * kD);
-    }
-    CpAsyncCommit();
-    kv.Advance();
-  }
-  // Codes of the warpgroup's blocks for the next step, read a step early.
-  constexpr int NB = BL < 64 ? 64 / BL : 1;
+  static constexpr int G = BL < 128 ? 128 / BL : 1;  // codes per entry
+  static constexpr int NB = BL < 64 ? 64 / BL : 1;   // blocks of a warpgroup
+  int tid, warp, lane, g, t4, wg;
+  int64_t n, slab, first_row, e0;
+  const int32_t* inv;
+  const int32_t* codes;
+  int nent, nsteps, gw, r0, wg_first;
+  RowStream<BL, 256, false> kv;
   int next_codes[St::E][NB];
-  StepCodes<BL, NB>(tiles.codes, e0, nent, nsteps, 0, G, wg_first, next_codes);
 
-  // Q stays in shared memory as the A operand of S = Q K^T. (Holding it in
-  // registers as A fragments loaded once gave wrong S from the second step
-  // on, on sm_90a with CUDA 13.0: the fragments did not survive the loop.)
-  const T* qw = qs + wg * 64 * kD;
-
-  float o[8][4] = {};
-  float m[2] = {-INFINITY, -INFINITY};
-  float l[2] = {0.f, 0.f};
-
-  for (int it = 0; it < nsteps; ++it) {
-    if (it + kStages - 1 < nsteps) {
-      const int buf = (it + kStages - 1) % kStages;
+  __device__ __forceinline__ QueryTile(const LayoutView& L,
+                                       const RowTiles& tiles, int heads) {
+    tid = threadIdx.x;
+    warp = tid / 32;
+    lane = tid % 32;
+    g = lane / 4;
+    t4 = lane % 4;
+    wg = warp / 4;
+    const int tile = tiles.num_tiles - 1 - static_cast<int>(blockIdx.x);
+    const int h = blockIdx.y;
+    const int lh = h % L.layout_heads;
+    n = L.n;
+    slab = (static_cast<int64_t>(blockIdx.z) * heads + h) * n;
+    inv = L.inverse_perm ? L.inverse_perm + lh * n : nullptr;
+    const int64_t* ro =
+        tiles.offsets + static_cast<int64_t>(lh) * (tiles.num_tiles + 1);
+    e0 = ro[tile];
+    nent = static_cast<int>(ro[tile + 1] - e0);
+    nsteps = St::Count(nent);
+    codes = tiles.codes;
+    gw = (warp * 16) / BL;
+    r0 = (warp * 16) % BL + g;
+    wg_first = (wg * 64) / BL;
+    first_row = static_cast<int64_t>(tile) * 128;
+    kv = RowStream<BL, 256, false>{tiles.cols, inv, e0, nent, nsteps, tid};
+    kv.Start();
+    StepCodes<BL, NB>(codes, e0, nent, nsteps, 0, G, wg_first, next_codes);
+  }
+  // Position of tile row r in the slab (through the permutation), -1 past n.
+  __device__ __forceinline__ int64_t RowPos(int r) const {
+    const int64_t p = first_row + r;
+    if (p >= n) return -1;
+    return inv ? __ldg(inv + p) : p;
+  }
+  // Copies the K and V rows of the stream's current step into ring slot buf
+  // and moves the stream on.
+  template <typename T>
+  __device__ __forceinline__ void CopyKV(T* ks, T* vs, const T* k, const T* v,
+                                         int buf, bool copy) {
+    if (copy) {
       kv.Copy(ks + buf * kW * kD, k + slab * kD);
       kv.Copy(vs + buf * kW * kD, v + slab * kD);
     }
     CpAsyncCommit();
     kv.Advance();
-    int code[St::E];
+  }
+  // Fills the first kStages - 1 ring slots (the caller's own loads, e.g. Q,
+  // join step 0's group: step `it` is in cp.async group `it`).
+  template <typename T>
+  __device__ __forceinline__ void Prologue(T* ks, T* vs, const T* k,
+                                           const T* v) {
+#pragma unroll
+    for (int st = 0; st < kStages - 1; ++st)
+      CopyKV(ks, vs, k, v, st, st < nsteps);
+  }
+  // Start of step it: issues the loads of step it + kStages - 1, takes this
+  // step's codes (code: this warp's block; returns whether any block of the
+  // warpgroup uses the step), reads the next step's, and waits for step it's
+  // rows (all threads; the caller's products may then read ring slot
+  // it % kStages).
+  template <typename T>
+  __device__ __forceinline__ bool BeginStep(int it, T* ks, T* vs, const T* k,
+                                            const T* v, int (&code)[St::E]) {
+    const int ahead = it + kStages - 1;
+    CopyKV(ks, vs, k, v, ahead % kStages, ahead < nsteps);
     bool wg_any = false;
 #pragma unroll
     for (int j = 0; j < St::E; ++j) {
@@ -471,12 +427,62 @@ __global__ void __launch_bounds__(256, FwdCtasPerSm<BL>())
 #pragma unroll
       for (int b = 0; b < NB; ++b) wg_any |= next_codes[j][b] != kAbsent;
     }
-    StepCodes<BL, NB>(tiles.codes, e0, nent, nsteps, it + 1, G, wg_first,
-                      next_codes);
+    StepCodes<BL, NB>(codes, e0, nent, nsteps, it + 1, G, wg_first, next_codes);
     CpAsyncWait<kStages - 1>();
     ProxyFence();
     __syncthreads();
-    if (wg_any) {  // warpgroup-uniform
+    return wg_any;
+  }
+  // Live-key bits of this lane's two rows for step it (see RowBits).
+  __device__ __forceinline__ void Bits(const LayoutView& L, int it,
+                                       const int (&code)[St::E],
+                                       uint64_t (&bits)[St::E][2]) const {
+#pragma unroll
+    for (int j = 0; j < St::E; ++j) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+        bits[j][h] = RowBits<BL>(code[j], r0 + 8 * h, (it % St::SUB) * kW,
+                                 L.mask_words, L.words_per_mask);
+    }
+  }
+};
+
+// ---- Forward ----------------------------------------------------------------
+
+constexpr int kFwdSmem = (128 + 2 * kStages * kW) * kD * 2 + 1024;
+
+// q, k, v, out: [B, H, N, 64]; lse: [B, H, N]. CTA = 128 query rows (G =
+// 128 / BL blocks, G = 1 for BL = 128), 2 warpgroups of 64 rows. Two CTAs
+// per SM (128 registers): one CTA's softmax overlaps the other's products;
+// blocks 16 and 32 spill 128 and 88 bytes at that cap (ptxas, sm_90a), still
+// faster than one CTA per SM.
+template <typename T, int BL>
+__global__ void __launch_bounds__(256, 2)
+    ForwardKernel(LayoutView L, RowTiles tiles, int heads, float scale_log2,
+                  const T* __restrict__ q, const T* __restrict__ k,
+                  const T* __restrict__ v, T* __restrict__ out,
+                  float* __restrict__ lse) {
+  using St = Steps<BL>;
+  extern __shared__ unsigned char smem_raw[];
+  T* qs = reinterpret_cast<T*>(AlignSmem(smem_raw));  // [128][64]
+  T* ks = qs + 128 * kD;                              // [kStages][64][64]
+  T* vs = ks + kStages * kW * kD;                     // [kStages][64][64]
+
+  QueryTile<BL> qt(L, tiles, heads);
+  LoadTile<T, 128, 256>(
+      qs, q + qt.slab * kD, [&](int r) { return qt.RowPos(r); }, qt.tid);
+  qt.Prologue(ks, vs, k, v);  // Q joins step 0's group
+  // Q stays in shared memory as the A operand of S = Q K^T. (Holding it in
+  // registers as A fragments loaded once gave wrong S from the second step
+  // on, on sm_90a with CUDA 13.0: the fragments did not survive the loop.)
+  const T* qw = qs + qt.wg * 64 * kD;
+
+  float o[8][4] = {};
+  float m[2] = {-INFINITY, -INFINITY};
+  float l[2] = {0.f, 0.f};
+  for (int it = 0; it < qt.nsteps; ++it) {
+    int code[St::E];
+    if (qt.BeginStep(it, ks, vs, k, v, code)) {  // warpgroup-uniform
       const T* kb = ks + (it % kStages) * kW * kD;
       const T* vb = vs + (it % kStages) * kW * kD;
       float s[8][4];
@@ -489,22 +495,17 @@ __global__ void __launch_bounds__(256, FwdCtasPerSm<BL>())
       Pin(s);
 
       bool full = true;
+#pragma unroll
+      for (int j = 0; j < St::E; ++j) full &= code[j] == -1;
       uint64_t bits[St::E][2];
-#pragma unroll
-      for (int j = 0; j < St::E; ++j) {
-        full &= code[j] == -1;
-#pragma unroll
-        for (int h = 0; h < 2; ++h)
-          bits[j][h] = RowBits<BL>(code[j], r0 + 8 * h, (it % St::SUB) * kW,
-                                   L.mask_words, L.words_per_mask);
-      }
+      qt.Bits(L, it, code, bits);
       float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
           float x = s[j][i] * scale_log2;
-          const int c = (j * 8 + 2 * t4 + (i & 1)) % (BL < kW ? BL : kW);
+          const int c = (j * 8 + 2 * qt.t4 + (i & 1)) % (BL < kW ? BL : kW);
           if (!full && !((bits[St::Slice(j)][i >> 1] >> c) & 1)) x = -INFINITY;
           s[j][i] = x;
           mx[i >> 1] = fmaxf(mx[i >> 1], x);
@@ -545,26 +546,14 @@ __global__ void __launch_bounds__(256, FwdCtasPerSm<BL>())
       WgWait();
       Pin(o);
     }
-    __syncthreads();  // the next prefetch overwrites this buffer
+    __syncthreads();  // a later prefetch overwrites this slot
   }
   CpAsyncWait<0>();
 
-  const int64_t p0 = first_row + warp * 16 + g;
-  if (p0 >= n) return;  // partial last tile: no rows here
-  float inv_l[2], row_lse[2];
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const float lt = QuadSum(l[r]);
-    inv_l[r] = lt > 0.f ? 1.f / lt : 0.f;
-    row_lse[r] = lt > 0.f ? (m[r] + log2f(lt)) * kLn2 : -INFINITY;
-  }
-  const int64_t pos0 = inv ? __ldg(inv + p0) : p0;
-  const int64_t pos1 = inv ? __ldg(inv + p0 + 8) : p0 + 8;
-  StoreAcc<T, kD>(out + slab * kD, pos0, pos1, o, inv_l[0], inv_l[1], t4);
-  if (t4 == 0) {
-    lse[slab + pos0] = row_lse[0];
-    lse[slab + pos1] = row_lse[1];
-  }
+  const int64_t p0 = qt.first_row + qt.warp * 16 + qt.g;
+  if (p0 >= qt.n) return;  // a partial last tile: this warp has no rows
+  StoreForwardRows<T, kD>(out + qt.slab * kD, lse + qt.slab, p0, qt.inv, o, m,
+                          l, qt.t4);
 }
 
 // ---- Backward: dq pass ------------------------------------------------------
@@ -574,7 +563,7 @@ constexpr int kDqSmem = (2 * 128 + 2 * kStages * kW) * kD * 2 + 1024;
 // dq = scale * sum_j dS_ij k_j, dS = P * (dP - delta), dP = dout V^T.
 // CTA = 128 query rows, 2 warpgroups; Q and dO stay in shared memory as the
 // A operands of S = Q K^T and dP = dO V^T. One CTA per SM: at two (128
-// registers) S, dP and the dq accumulator spill 100-200 bytes.
+// registers) S, dP and the dq accumulator spill 130-280 bytes.
 template <typename T, int BL>
 __global__ void __launch_bounds__(256, 1)
     DqKernel(LayoutView L, RowTiles tiles, int heads, float scale_log2,
@@ -583,93 +572,26 @@ __global__ void __launch_bounds__(256, 1)
              const float* __restrict__ lse, const float* __restrict__ delta,
              T* __restrict__ dq) {
   using St = Steps<BL>;
-  constexpr int G = BL < 128 ? 128 / BL : 1;
   extern __shared__ unsigned char smem_raw[];
   T* qs = reinterpret_cast<T*>(AlignSmem(smem_raw));  // [128][64]
   T* dos = qs + 128 * kD;                             // [128][64]
   T* ks = dos + 128 * kD;                             // [kStages][64][64]
   T* vs = ks + kStages * kW * kD;                     // [kStages][64][64]
 
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4,
-            t4 = lane % 4, wg = warp / 4;
-  const int tile = tiles.num_tiles - 1 - static_cast<int>(blockIdx.x);
-  const int h = blockIdx.y;
-  const int lh = h % L.layout_heads;
-  const int64_t n = L.n;
-  const int64_t slab = (static_cast<int64_t>(blockIdx.z) * heads + h) * n;
-  const int32_t* inv = L.inverse_perm ? L.inverse_perm + lh * n : nullptr;
-  const int64_t* ro =
-      tiles.offsets + static_cast<int64_t>(lh) * (tiles.num_tiles + 1);
-  const int64_t e0 = ro[tile];
-  const int nent = static_cast<int>(ro[tile + 1] - e0);
-  const int nsteps = St::Count(nent);
-  const int gw = (warp * 16) / BL;
-  const int r0 = (warp * 16) % BL + g;
-  const int wg_first = (wg * 64) / BL;  // the warpgroup's first block
-  const int64_t first_row = static_cast<int64_t>(tile) * 128;
-
-  RowStream<BL, 256, false> kv{tiles.cols, inv, e0, nent, nsteps, tid};
-  kv.Start();
-  auto row_pos = [&](int r) -> int64_t {
-    const int64_t p = first_row + r;
-    if (p >= n) return -1;
-    return inv ? __ldg(inv + p) : p;
-  };
-  LoadTile<T, 128, 256>(qs, q + slab * kD, row_pos, tid);
-  LoadTile<T, 128, 256>(dos, dout + slab * kD, row_pos, tid);
-#pragma unroll
-  for (int st = 0; st < kStages - 1; ++st) {  // step `it` is in group `it`
-    if (st < nsteps) {
-      kv.Copy(ks + st * kW * kD, k + slab * kD);
-      kv.Copy(vs + st * kW * kD, v + slab * kD);
-    }
-    CpAsyncCommit();
-    kv.Advance();
-  }
-  constexpr int NB = BL < 64 ? 64 / BL : 1;
-  int next_codes[St::E][NB];
-  StepCodes<BL, NB>(tiles.codes, e0, nent, nsteps, 0, G, wg_first, next_codes);
-
-  const int64_t p0 = first_row + warp * 16 + g;
-  const bool rows_valid = p0 < n;
-  int64_t pos[2] = {0, 0};
-  float lse2[2] = {INFINITY, INFINITY}, dlt[2] = {0.f, 0.f};
-  if (rows_valid) {
-    pos[0] = inv ? __ldg(inv + p0) : p0;
-    pos[1] = inv ? __ldg(inv + p0 + 8) : p0 + 8;
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      const float x = lse[slab + pos[r]];
-      lse2[r] = x == -INFINITY ? INFINITY : x * kLog2e;  // empty row: p = 0
-      dlt[r] = delta[slab + pos[r]];
-    }
-  }
-  const T* qw = qs + wg * 64 * kD;
-  const T* dow = dos + wg * 64 * kD;
+  QueryTile<BL> qt(L, tiles, heads);
+  auto row_pos = [&](int r) { return qt.RowPos(r); };
+  LoadTile<T, 128, 256>(qs, q + qt.slab * kD, row_pos, qt.tid);
+  LoadTile<T, 128, 256>(dos, dout + qt.slab * kD, row_pos, qt.tid);
+  qt.Prologue(ks, vs, k, v);  // Q and dO join step 0's group
+  const DqRows rows = LoadDqRows(qt.first_row + qt.warp * 16 + qt.g, qt.n,
+                                 qt.inv, lse + qt.slab, delta + qt.slab);
+  const T* qw = qs + qt.wg * 64 * kD;
+  const T* dow = dos + qt.wg * 64 * kD;
 
   float acc[8][4] = {};
-  for (int it = 0; it < nsteps; ++it) {
-    if (it + kStages - 1 < nsteps) {
-      const int buf = (it + kStages - 1) % kStages;
-      kv.Copy(ks + buf * kW * kD, k + slab * kD);
-      kv.Copy(vs + buf * kW * kD, v + slab * kD);
-    }
-    CpAsyncCommit();
-    kv.Advance();
+  for (int it = 0; it < qt.nsteps; ++it) {
     int code[St::E];
-    bool wg_any = false;
-#pragma unroll
-    for (int j = 0; j < St::E; ++j) {
-      code[j] = next_codes[j][BL < 64 ? gw - wg_first : 0];
-#pragma unroll
-      for (int b = 0; b < NB; ++b) wg_any |= next_codes[j][b] != kAbsent;
-    }
-    StepCodes<BL, NB>(tiles.codes, e0, nent, nsteps, it + 1, G, wg_first,
-                      next_codes);
-    CpAsyncWait<kStages - 1>();
-    ProxyFence();
-    __syncthreads();
-    if (wg_any) {
+    if (qt.BeginStep(it, ks, vs, k, v, code)) {
       const T* kb = ks + (it % kStages) * kW * kD;
       const T* vb = vs + (it % kStages) * kW * kD;
       float s[8][4], dp[8][4];
@@ -685,22 +607,16 @@ __global__ void __launch_bounds__(256, 1)
       Pin(s);
       Pin(dp);
       uint64_t bits[St::E][2];
-#pragma unroll
-      for (int j = 0; j < St::E; ++j) {
-#pragma unroll
-        for (int h = 0; h < 2; ++h)
-          bits[j][h] = RowBits<BL>(code[j], r0 + 8 * h, (it % St::SUB) * kW,
-                                   L.mask_words, L.words_per_mask);
-      }
+      qt.Bits(L, it, code, bits);
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
-          const int c = (j * 8 + 2 * t4 + (i & 1)) % (BL < kW ? BL : kW);
+          const int c = (j * 8 + 2 * qt.t4 + (i & 1)) % (BL < kW ? BL : kW);
           const bool live = (bits[St::Slice(j)][i >> 1] >> c) & 1;
           const float p =
-              live ? FastExp2(s[j][i] * scale_log2 - lse2[i >> 1]) : 0.f;
-          s[j][i] = live ? p * (dp[j][i] - dlt[i >> 1]) : 0.f;  // dS
+              live ? FastExp2(s[j][i] * scale_log2 - rows.lse2[i >> 1]) : 0.f;
+          s[j][i] = live ? p * (dp[j][i] - rows.delta[i >> 1]) : 0.f;  // dS
         }
       }
       uint32_t da[4][4];
@@ -718,8 +634,9 @@ __global__ void __launch_bounds__(256, 1)
     __syncthreads();
   }
   CpAsyncWait<0>();
-  if (rows_valid)
-    StoreAcc<T, kD>(dq + slab * kD, pos[0], pos[1], acc, scale, scale, t4);
+  if (rows.valid)
+    StoreAcc<T, kD>(dq + qt.slab * kD, rows.pos[0], rows.pos[1], acc, scale,
+                    scale, qt.t4);
 }
 
 // ---- Backward: dk/dv pass ---------------------------------------------------

@@ -148,6 +148,58 @@ __device__ __forceinline__ float QuadSum(float x) {
   return x + __shfl_xor_sync(0xffffffffu, x, 2);
 }
 
+// Forward epilogue for this lane's two rows (permuted positions p0, p0 + 8;
+// p0 < n): out = o / l, and the natural-log lse (-inf for a row with no live
+// key, whose out row is 0). m is the running max in log2 units.
+template <typename T, int D>
+__device__ __forceinline__ void StoreForwardRows(T* out_slab, float* lse_slab,
+                                                 int64_t p0, const int32_t* inv,
+                                                 const float (&o)[D / 8][4],
+                                                 const float (&m)[2],
+                                                 const float (&l)[2], int t4) {
+  float inv_l[2], row_lse[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const float lt = QuadSum(l[r]);
+    inv_l[r] = lt > 0.f ? 1.f / lt : 0.f;
+    row_lse[r] = lt > 0.f ? (m[r] + log2f(lt)) * kLn2 : -INFINITY;
+  }
+  const int64_t pos0 = inv ? __ldg(inv + p0) : p0;
+  const int64_t pos1 = inv ? __ldg(inv + p0 + 8) : p0 + 8;
+  StoreAcc<T, D>(out_slab, pos0, pos1, o, inv_l[0], inv_l[1], t4);
+  if (t4 == 0) {
+    lse_slab[pos0] = row_lse[0];
+    lse_slab[pos1] = row_lse[1];
+  }
+}
+
+// The dq pass's per-row inputs for this lane's two rows (permuted positions
+// p0, p0 + 8): original positions, lse in log2 units (+inf for a row with no
+// live key, so every p is 0) and delta. Rows past n keep p = 0.
+struct DqRows {
+  bool valid = false;
+  int64_t pos[2] = {0, 0};
+  float lse2[2] = {INFINITY, INFINITY};
+  float delta[2] = {0.f, 0.f};
+};
+__device__ __forceinline__ DqRows LoadDqRows(int64_t p0, int64_t n,
+                                             const int32_t* inv,
+                                             const float* lse_slab,
+                                             const float* delta_slab) {
+  DqRows rows;
+  rows.valid = p0 < n;
+  if (!rows.valid) return rows;
+  rows.pos[0] = inv ? __ldg(inv + p0) : p0;
+  rows.pos[1] = inv ? __ldg(inv + p0 + 8) : p0 + 8;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const float x = lse_slab[rows.pos[r]];
+    rows.lse2[r] = x == -INFINITY ? INFINITY : x * kLog2e;
+    rows.delta[r] = delta_slab[rows.pos[r]];
+  }
+  return rows;
+}
+
 // A query-side work list: for tile t (G consecutive query blocks), entries
 // [offsets[h*(num_tiles+1)+t], ...+1) of key blocks `cols`, with G mask codes
 // per entry. G = 1: the layout's own row CSR.
