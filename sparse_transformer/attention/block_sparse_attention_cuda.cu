@@ -284,15 +284,7 @@ __global__ void __launch_bounds__(G* BL * 2, (MinBlocks<D, G * BL * 2>()))
         }
       }
       float alpha[2], mu[2];
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const float mn = fmaxf(m[r], QuadMax(mx[r]));
-        mu[r] = mn == -INFINITY ? 0.f
-                                : mn;  // fully masked so far: keep exp2 finite
-        alpha[r] = FastExp2(m[r] - mu[r]);
-        m[r] = mn;
-        l[r] *= alpha[r];
-      }
+      OnlineSoftmaxStep(mx, m, l, mu, alpha);
 #pragma unroll
       for (int j = 0; j < BK / 8; ++j) {
 #pragma unroll

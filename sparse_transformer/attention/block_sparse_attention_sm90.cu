@@ -179,6 +179,46 @@ __device__ __forceinline__ void PackA(uint32_t (&a)[4], const float (&p)[8][4],
   a[3] = Ops<T>::pack(p[2 * kk + 1][2], p[2 * kk + 1][3]);
 }
 
+// s = A1 B1^T and t = A2 B2^T (64 x 64 each; A: this warpgroup's 64 rows,
+// B: 64 rows; every operand K-major in shared memory), waited for.
+template <typename T>
+__device__ __forceinline__ void TwoScoreProducts(float (&s)[8][4], const T* a1,
+                                                 const T* b1, float (&t)[8][4],
+                                                 const T* a2, const T* b2) {
+  WgFence();
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk)
+    Wgmma<T>::SS64(s, KMajor(a1, kk), KMajor(b1, kk), kk > 0);
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk)
+    Wgmma<T>::SS64(t, KMajor(a2, kk), KMajor(b2, kk), kk > 0);
+  WgCommit();
+  WgWait();
+  Pin(s);
+  Pin(t);
+}
+
+// acc += P B: P (64 x 64 fp32 registers, rounded to T) times B (64 rows of 64
+// in shared memory: the K index by row, MN-major), waited for. acc may have
+// been rescaled in registers since the last product.
+template <typename T>
+__device__ __forceinline__ void AccumulatePB(float (&acc)[8][4],
+                                             const float (&p)[8][4],
+                                             const T* b) {
+  uint32_t pa[4][4];
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) PackA<T>(pa[kk], p, kk);
+  Pin(acc);  // written before the fence
+  Pin(pa);
+  WgFence();
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk)
+    Wgmma<T>::template RS64<1>(acc, pa[kk], MNMajor(b, kk), 1);
+  WgCommit();
+  WgWait();
+  Pin(acc);
+}
+
 // Copies ROWS rows into a swizzled tile: row r from position pos_of(r) of the
 // [N, 64] slab, or zeros where pos_of(r) < 0. THREADS threads, 8 per row.
 template <typename T, int ROWS, int THREADS, typename PosFn>
@@ -512,14 +552,7 @@ __global__ void __launch_bounds__(256, 2)
         }
       }
       float alpha[2], mu[2];
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const float mn = fmaxf(m[r], QuadMax(mx[r]));
-        mu[r] = mn == -INFINITY ? 0.f : mn;  // nothing live yet: exp2 finite
-        alpha[r] = FastExp2(m[r] - mu[r]);
-        m[r] = mn;
-        l[r] *= alpha[r];
-      }
+      OnlineSoftmaxStep(mx, m, l, mu, alpha);
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
 #pragma unroll
@@ -533,18 +566,7 @@ __global__ void __launch_bounds__(256, 2)
         o[j][2] *= alpha[1];
         o[j][3] *= alpha[1];
       }
-      uint32_t pa[4][4];
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk) PackA<T>(pa[kk], s, kk);
-      Pin(o);  // the rescaled o and P are written before the fence
-      Pin(pa);
-      WgFence();
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk)
-        Wgmma<T>::template RS64<1>(o, pa[kk], MNMajor(vb, kk), 1);
-      WgCommit();
-      WgWait();
-      Pin(o);
+      AccumulatePB<T>(o, s, vb);
     }
     __syncthreads();  // a later prefetch overwrites this slot
   }
@@ -595,17 +617,7 @@ __global__ void __launch_bounds__(256, 1)
       const T* kb = ks + (it % kStages) * kW * kD;
       const T* vb = vs + (it % kStages) * kW * kD;
       float s[8][4], dp[8][4];
-      WgFence();
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk)
-        Wgmma<T>::SS64(s, KMajor(qw, kk), KMajor(kb, kk), kk > 0);
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk)
-        Wgmma<T>::SS64(dp, KMajor(dow, kk), KMajor(vb, kk), kk > 0);
-      WgCommit();
-      WgWait();
-      Pin(s);
-      Pin(dp);
+      TwoScoreProducts<T>(s, qw, kb, dp, dow, vb);
       uint64_t bits[St::E][2];
       qt.Bits(L, it, code, bits);
 #pragma unroll
@@ -619,17 +631,7 @@ __global__ void __launch_bounds__(256, 1)
           s[j][i] = live ? p * (dp[j][i] - rows.delta[i >> 1]) : 0.f;  // dS
         }
       }
-      uint32_t da[4][4];
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk) PackA<T>(da[kk], s, kk);
-      Pin(da);
-      WgFence();
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk)
-        Wgmma<T>::template RS64<1>(acc, da[kk], MNMajor(kb, kk), 1);
-      WgCommit();
-      WgWait();
-      Pin(acc);
+      AccumulatePB<T>(acc, s, kb);
     }
     __syncthreads();
   }
@@ -752,17 +754,7 @@ __global__ void __launch_bounds__(128, 2)
       const float* lsb = lse_s + buf * kW;
       const float* dlb = dlt_s + buf * kW;
       float st[8][4], dpt[8][4];  // S^T, dP^T: keys x queries
-      WgFence();
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk)
-        Wgmma<T>::SS64(st, KMajor(ks, kk), KMajor(qb, kk), kk > 0);
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk)
-        Wgmma<T>::SS64(dpt, KMajor(vs, kk), KMajor(dob, kk), kk > 0);
-      WgCommit();
-      WgWait();
-      Pin(st);
-      Pin(dpt);
+      TwoScoreProducts<T>(st, ks, qb, dpt, vs, dob);
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
         const int cd = code[St::Slice(j)];
@@ -781,25 +773,8 @@ __global__ void __launch_bounds__(128, 2)
           dpt[j][i] = p != 0.f ? p * (dpt[j][i] - dlb[qc]) : 0.f;  // dS^T
         }
       }
-      uint32_t pa[4][4], da[4][4];
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk) {
-        PackA<T>(pa[kk], st, kk);
-        PackA<T>(da[kk], dpt, kk);
-      }
-      Pin(pa);
-      Pin(da);
-      WgFence();
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk)
-        Wgmma<T>::template RS64<1>(dva, pa[kk], MNMajor(dob, kk), 1);
-#pragma unroll
-      for (int kk = 0; kk < 4; ++kk)
-        Wgmma<T>::template RS64<1>(dka, da[kk], MNMajor(qb, kk), 1);
-      WgCommit();
-      WgWait();
-      Pin(dva);
-      Pin(dka);
+      AccumulatePB<T>(dva, st, dob);
+      AccumulatePB<T>(dka, dpt, qb);
     }
     __syncthreads();
   }

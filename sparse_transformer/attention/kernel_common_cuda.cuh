@@ -148,6 +148,25 @@ __device__ __forceinline__ float QuadSum(float x) {
   return x + __shfl_xor_sync(0xffffffffu, x, 2);
 }
 
+// One online-softmax step for this lane's two rows: folds the step's row
+// maxima mx (scaled scores, log2 units; per lane, reduced over the quad here)
+// into the running max m, rescales the running sum l, and returns the shift
+// mu for this step's exponentials (finite even while a row has no live key)
+// and alpha, the factor for the previous output accumulator.
+__device__ __forceinline__ void OnlineSoftmaxStep(const float (&mx)[2],
+                                                  float (&m)[2], float (&l)[2],
+                                                  float (&mu)[2],
+                                                  float (&alpha)[2]) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const float mn = fmaxf(m[r], QuadMax(mx[r]));
+    mu[r] = mn == -INFINITY ? 0.f : mn;
+    alpha[r] = FastExp2(m[r] - mu[r]);
+    m[r] = mn;
+    l[r] *= alpha[r];
+  }
+}
+
 // Forward epilogue for this lane's two rows (permuted positions p0, p0 + 8;
 // p0 < n): out = o / l, and the natural-log lse (-inf for a row with no live
 // key, whose out row is 0). m is the running max in log2 units.
