@@ -219,7 +219,8 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout,
         "built for sm_90a)");
   }
   // kAuto on a Hopper GPU: forward and dq on wgmma (faster than mma.sync),
-  // dk/dv on mma.sync (its wgmma version is not yet faster; KERNEL_NOTES.md).
+  // dk/dv on mma.sync (its wgmma version is faster only on the fixed pattern
+  // at large n so far, and slower on dense and short lists; KERNEL_NOTES.md).
   v.hopper_cols = options.hopper == Choice::kOn;
   v.hopper_rows =
       v.hopper_cols || (options.hopper == Choice::kAuto && hopper_ok);

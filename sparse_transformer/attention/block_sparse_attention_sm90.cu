@@ -17,13 +17,13 @@
 //     from one 64-bit word per row and step (RowBits).
 // forward : CTA = 128 query rows (2 warpgroups) over the merged row tiles.
 // dq      : CTA = 128 query rows, dq += dS K with S, dP recomputed.
-// dk/dv   : CTA = one warpgroup and one column tile of 64 keys (key blocks
-//           with similar column lists grouped at upload), over the union of
-//           their query blocks; dv += P^T dO, dk += dS^T Q. No atomics.
+// dk/dv   : CTA = one column tile of 64 keys (key blocks with similar column
+//           lists grouped at upload) and two warpgroups taking alternate
+//           steps of the union of their query blocks; dv += P^T dO,
+//           dk += dS^T Q, partials summed in shared memory. No atomics.
 // By default (UploadOptions::hopper = kAuto) the forward and dq run here and
-// dk/dv on mma.sync: on the H200 this dk/dv pass is slower than the mma.sync
-// one (one warpgroup walks a whole column list and waits on its products;
-// see KERNEL_NOTES.md).
+// dk/dv on mma.sync: on the H200 this dk/dv pass beats the mma.sync one only
+// for the fixed pattern at large n (see KERNEL_NOTES.md).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -282,26 +282,31 @@ struct RowStream {
   const int32_t* inv;
   int64_t e0;
   int nent, nsteps, tid;
-  int step = 0;     // the step whose positions are in pos
+  int step = 0;     // the (local) step whose positions are in pos
   int64_t pos[kN];  // positions of `step` (-1: zero row)
   int next_id[kN];  // block ids of step + 1 (-1: past the list)
+  // Local step s is step step0 + s * stride of the list (a warpgroup taking
+  // every other step of a shared list).
+  int step0 = 0, stride = 1;
 
   __device__ __forceinline__ int Row(int i) const {
     return i < kRows ? (tid >> 3) + i * (THREADS / 8) : tid;
   }
   __device__ __forceinline__ void Ids(int s, int (&id)[kN]) const {
+    const int gs = step0 + s * stride;
 #pragma unroll
     for (int i = 0; i < kN; ++i) {
       const int r = Row(i);
-      const int ent = St::Entry(s, r);
-      id[i] = s < nsteps && r < kW && ent < nent ? __ldg(ids + e0 + ent) : -1;
+      const int ent = St::Entry(gs, r);
+      id[i] = gs < nsteps && r < kW && ent < nent ? __ldg(ids + e0 + ent) : -1;
     }
   }
   __device__ __forceinline__ void Positions(int s, const int (&id)[kN]) {
+    const int gs = step0 + s * stride;
 #pragma unroll
     for (int i = 0; i < kN; ++i) {
       const int64_t key =
-          static_cast<int64_t>(id[i]) * BL + St::Offset(s, Row(i));
+          static_cast<int64_t>(id[i]) * BL + St::Offset(gs, Row(i));
       pos[i] = id[i] < 0 ? -1 : inv ? __ldg(inv + key) : key;
     }
   }
@@ -643,16 +648,27 @@ __global__ void __launch_bounds__(256, 1)
 
 // ---- Backward: dk/dv pass ---------------------------------------------------
 
+// Per warpgroup: a ring of Q/dO tiles and their lse/delta, rounded up to the
+// 1024-byte swizzle atom so the second warpgroup's tiles stay aligned.
+constexpr int kDkvRingBytes =
+    (kStages * (2 * kW * kD * 2 + 2 * kW * 4) + 1023) / 1024 * 1024;
+constexpr int kDkvWarpgroups = 2;
 constexpr int kDkvSmem =
-    (2 + 2 * kStages) * kW * kD * 2 + 2 * kStages * kW * 4 + 1024;
+    2 * kW * kD * 2 + kDkvWarpgroups * kDkvRingBytes + 1024;
 
-// dv = sum_i P_ij dout_i; dk = scale * sum_i dS_ij q_i. CTA = one warpgroup
-// and one column tile of 64 keys (CG = 64 / BL key blocks; for BL = 128 two
-// CTAs per block, one per half), walking the union of the tile's query
-// blocks 64 queries a step. K and V stay in shared memory as the A operands
-// of S^T = K Q^T and dP^T = V dO^T.
+__device__ __forceinline__ void WarpgroupSync(int wg) {
+  asm volatile("bar.sync %0, 128;\n" ::"r"(wg + 1) : "memory");
+}
+
+// dv = sum_i P_ij dout_i; dk = scale * sum_i dS_ij q_i. CTA = one column
+// tile of 64 keys (CG = 64 / BL key blocks; for BL = 128 two CTAs per block,
+// one per half) and two warpgroups that take alternate steps (64 queries
+// each) of the union of the tile's query blocks, so the fixed pattern's long
+// summary lists are walked in half the time; their partial dK/dV are summed
+// in shared memory in warpgroup order (deterministic). K and V stay in
+// shared memory as the A operands of S^T = K Q^T and dP^T = V dO^T.
 template <typename T, int BL>
-__global__ void __launch_bounds__(128, 2)
+__global__ void __launch_bounds__(256, 1)
     DkvKernel(LayoutView L, int heads, float scale_log2, float scale,
               const T* __restrict__ q, const T* __restrict__ k,
               const T* __restrict__ v, const T* __restrict__ dout,
@@ -664,14 +680,16 @@ __global__ void __launch_bounds__(128, 2)
   extern __shared__ unsigned char smem_raw[];
   T* ks = reinterpret_cast<T*>(AlignSmem(smem_raw));  // [64][64]
   T* vs = ks + kW * kD;                               // [64][64]
-  T* qs = vs + kW * kD;                               // [kStages][64][64]
-  T* dos = qs + kStages * kW * kD;                    // [kStages][64][64]
+  const int tid = threadIdx.x, wg = tid / 128, wtid = tid % 128,
+            warp = wtid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
+  unsigned char* ring =
+      reinterpret_cast<unsigned char*>(vs + kW * kD) + wg * kDkvRingBytes;
+  T* qs = reinterpret_cast<T*>(ring);  // [kStages][64][64]
+  T* dos = qs + kStages * kW * kD;     // [kStages][64][64]
   float* lse_s =
       reinterpret_cast<float*>(dos + kStages * kW * kD);  // [kStages][64]
   float* dlt_s = lse_s + kStages * kW;                    // [kStages][64]
 
-  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4,
-            t4 = lane % 4;
   const int tile = static_cast<int>(blockIdx.x) / kSplit;
   const int half = static_cast<int>(blockIdx.x) % kSplit;
   const int h = blockIdx.y;
@@ -687,6 +705,8 @@ __global__ void __launch_bounds__(128, 2)
   const int64_t c0 = co[tile];
   const int nent = static_cast<int>(co[tile + 1] - c0);
   const int nsteps = St::Count(nent);
+  // This warpgroup's steps: wg, wg + 2, ...
+  const int nlocal = nsteps > wg ? (nsteps - wg + 1) / 2 : 0;
   // This warp's 16 keys: one key block slot; lane keys kr, kr + 8 in it.
   const int slot = BL < 64 ? (warp * 16) / BL : 0;
   const int kr = (BL < 64 ? (warp * 16) % BL : half * 64 + warp * 16) + g;
@@ -698,40 +718,48 @@ __global__ void __launch_bounds__(128, 2)
         static_cast<int64_t>(b) * BL + (BL < 64 ? r % BL : half * 64 + r);
     return inv ? __ldg(inv + key) : key;
   };
-  // Q/dO rows (and their lse, delta) stream through the ring.
-  RowStream<BL, 128, true> qd{L.col_tile_rows, inv, c0, nent, nsteps, tid};
+  LoadTile<T, kW, 256>(ks, k + slab * kD, key_pos, tid);
+  LoadTile<T, kW, 256>(vs, v + slab * kD, key_pos, tid);
+  CpAsyncCommit();
+
+  // Q/dO rows (and their lse, delta) of this warpgroup's steps stream
+  // through its ring.
+  RowStream<BL, 128, true> qd{L.col_tile_rows, inv, c0, nent, nsteps, wtid};
+  qd.step0 = wg;
+  qd.stride = 2;
   qd.Start();
-  auto load_q = [&](int step) {
-    const int buf = step % kStages;
+  auto load_q = [&](int local) {
+    const int buf = local % kStages;
     qd.Copy(qs + buf * kW * kD, q + slab * kD);
     qd.Copy(dos + buf * kW * kD, dout + slab * kD);
-    if (tid < kW) {
+    if (wtid < kW) {
       const int64_t p = qd.ScalarPos();
       if (p >= 0) {
-        CpAsync4(lse_s + buf * kW + tid, lse + slab + p);
-        CpAsync4(dlt_s + buf * kW + tid, delta + slab + p);
+        CpAsync4(lse_s + buf * kW + wtid, lse + slab + p);
+        CpAsync4(dlt_s + buf * kW + wtid, delta + slab + p);
       } else {
-        lse_s[buf * kW + tid] = -INFINITY;  // padding: p = 0
-        dlt_s[buf * kW + tid] = 0.f;
+        lse_s[buf * kW + wtid] = -INFINITY;  // padding: p = 0
+        dlt_s[buf * kW + wtid] = 0.f;
       }
     }
   };
-
-  LoadTile<T, kW, 128>(ks, k + slab * kD, key_pos, tid);
-  LoadTile<T, kW, 128>(vs, v + slab * kD, key_pos, tid);
 #pragma unroll
-  for (int st = 0; st < kStages - 1; ++st) {  // {K, V, step 0}, {step 1}, ...
-    if (st < nsteps) load_q(st);
+  for (int st = 0; st < kStages - 1; ++st) {  // {step 0}, {step 1}, ...
+    if (st < nlocal) load_q(st);
     CpAsyncCommit();
     qd.Advance();
   }
   int next_codes[St::E][CG];  // the next step's codes, read a step early
-  StepCodes<BL, CG>(L.col_tile_codes, c0, nent, nsteps, 0, CG, 0, next_codes);
+  StepCodes<BL, CG>(L.col_tile_codes, c0, nent, nsteps, wg, CG, 0, next_codes);
+  CpAsyncWait<kStages - 1>();  // K and V (the oldest group) are in
+  ProxyFence();
+  __syncthreads();
 
   float dka[8][4] = {};
   float dva[8][4] = {};
-  for (int it = 0; it < nsteps; ++it) {
-    if (it + kStages - 1 < nsteps) load_q(it + kStages - 1);
+  for (int it = 0; it < nlocal; ++it) {
+    const int step = wg + 2 * it;  // step of the list
+    if (it + kStages - 1 < nlocal) load_q(it + kStages - 1);
     CpAsyncCommit();
     qd.Advance();
     int code[St::E];
@@ -742,11 +770,11 @@ __global__ void __launch_bounds__(128, 2)
 #pragma unroll
       for (int b = 0; b < CG; ++b) wg_any |= next_codes[j][b] != kAbsent;
     }
-    StepCodes<BL, CG>(L.col_tile_codes, c0, nent, nsteps, it + 1, CG, 0,
+    StepCodes<BL, CG>(L.col_tile_codes, c0, nent, nsteps, step + 2, CG, 0,
                       next_codes);
     CpAsyncWait<kStages - 1>();
     ProxyFence();
-    __syncthreads();
+    WarpgroupSync(wg);
     if (wg_any) {
       const int buf = it % kStages;
       const T* qb = qs + buf * kW * kD;
@@ -763,7 +791,7 @@ __global__ void __launch_bounds__(128, 2)
           const int qc = j * 8 + 2 * t4 + (i & 1);  // query column of the step
           bool live = cd != kAbsent;
           if (cd >= -2)
-            live = Live(cd, St::Offset(it, qc), kr + (i >> 1) * 8, BL,
+            live = Live(cd, St::Offset(step, qc), kr + (i >> 1) * 8, BL,
                         L.mask_words, L.words_per_mask);
           const float lv = lsb[qc];  // natural log; -inf: no live key
           const float p = live && lv != -INFINITY
@@ -776,9 +804,38 @@ __global__ void __launch_bounds__(128, 2)
       AccumulatePB<T>(dva, st, dob);
       AccumulatePB<T>(dka, dpt, qb);
     }
-    __syncthreads();
+    WarpgroupSync(wg);  // a later prefetch overwrites this slot
   }
   CpAsyncWait<0>();
+  // Warpgroup 1's partials, through its ring, into warpgroup 0's (in order).
+  float* red =
+      reinterpret_cast<float*>(reinterpret_cast<unsigned char*>(vs + kW * kD) +
+                               kDkvRingBytes);  // [2][64][64]
+  __syncthreads();
+  if (wg == 1) {
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int e =
+            (warp * 16 + g + (i >> 1) * 8) * kD + j * 8 + 2 * t4 + (i & 1);
+        red[e] = dka[j][i];
+        red[kW * kD + e] = dva[j][i];
+      }
+    }
+  }
+  __syncthreads();
+  if (wg == 1) return;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int e =
+          (warp * 16 + g + (i >> 1) * 8) * kD + j * 8 + 2 * t4 + (i & 1);
+      dka[j][i] += red[e];
+      dva[j][i] += red[kW * kD + e];
+    }
+  }
   const int b = __ldg(keys + slot);
   if (b < 0) return;  // padding slot of the last tile
   const int64_t p0 = static_cast<int64_t>(b) * BL + kr;
@@ -864,7 +921,7 @@ struct DkvArgs {
     if (ok != cudaSuccess) return ok;
     constexpr int kSplit = BL > 64 ? BL / 64 : 1;
     DkvKernel<T, BL>
-        <<<dim3(L.num_col_tiles * kSplit, p.heads, p.batch), 128, kDkvSmem,
+        <<<dim3(L.num_col_tiles * kSplit, p.heads, p.batch), 256, kDkvSmem,
            s>>>(L, p.heads, p.scale * kLog2e, p.scale, static_cast<const T*>(q),
                 static_cast<const T*>(k), static_cast<const T*>(v),
                 static_cast<const T*>(dout), lse, delta, static_cast<T*>(dk),
