@@ -23,52 +23,61 @@ absl::Status CudaError(cudaError_t err, const char* what) {
       "block-sparse attention (CUDA): ", what, ": ", cudaGetErrorString(err)));
 }
 
-// Merges the lists of G consecutive blocks (rows: key blocks of query
-// blocks; columns: query blocks of key blocks) into one ascending union per
-// tile, with each block's mask code for every union entry (kAbsent if unused).
+// Appends the ascending union of the lists of `members` (blocks of head h,
+// -1 for padding; rows: key blocks of query blocks, columns: query blocks of
+// key blocks) to *ids, and for every union entry one mask code per member to
+// *codes (kAbsent where that member does not use the entry).
+void AppendUnion(const AttentionLayout& layout, int h,
+                 absl::Span<const int32_t> members, bool columns,
+                 std::vector<int32_t>* ids, std::vector<int32_t>* codes) {
+  struct Item {
+    int32_t id, member, code;
+  };
+  const int nb = layout.num_blocks();
+  absl::Span<const int64_t> off =
+      columns ? layout.col_offsets() : layout.row_offsets();
+  std::vector<Item> items;
+  for (size_t m = 0; m < members.size(); ++m) {
+    if (members[m] < 0) continue;
+    const int64_t b = static_cast<int64_t>(h) * (nb + 1) + members[m];
+    for (int64_t e = off[b]; e < off[b + 1]; ++e) {
+      const int64_t entry = columns ? layout.col_entries()[e] : e;
+      items.push_back({columns ? layout.col_rows()[e] : layout.row_cols()[e],
+                       static_cast<int32_t>(m), layout.row_masks()[entry]});
+    }
+  }
+  std::sort(items.begin(), items.end(), [](const Item& x, const Item& y) {
+    return x.id != y.id ? x.id < y.id : x.member < y.member;
+  });
+  const size_t first = ids->size();
+  for (const Item& it : items) {
+    if (ids->size() == first || ids->back() != it.id) {
+      ids->push_back(it.id);
+      codes->insert(codes->end(), members.size(), cuda::kAbsent);
+    }
+    (*codes)[codes->size() - members.size() + it.member] = it.code;
+  }
+}
+
+// The merged lists of tiles of G consecutive blocks (the query side's
+// LayoutView::tile_row_*): per head and tile, AppendUnion of its blocks.
 struct TileLists {
   std::vector<int64_t> offsets;  // [LH*(NT+1)]
   std::vector<int32_t> ids;      // [U]
   std::vector<int32_t> codes;    // [U*G]
 };
 
-TileLists BuildTileLists(const AttentionLayout& layout, int G, bool columns) {
+TileLists BuildTileLists(const AttentionLayout& layout, int G) {
   const int nb = layout.num_blocks();
   const int nt = (nb + G - 1) / G;
-  absl::Span<const int64_t> off =
-      columns ? layout.col_offsets() : layout.row_offsets();
-  absl::Span<const int32_t> masks = layout.row_masks();
   TileLists out;
   out.offsets.reserve(static_cast<size_t>(layout.heads()) * (nt + 1));
-  std::vector<std::pair<int32_t, int32_t>>
-      items;  // (id, g * 2^24 + entry slot)
-  std::vector<int32_t> item_codes;
+  std::vector<int32_t> members(G);
   for (int h = 0; h < layout.heads(); ++h) {
     out.offsets.push_back(static_cast<int64_t>(out.ids.size()));
     for (int t = 0; t < nt; ++t) {
-      items.clear();
-      item_codes.clear();
-      for (int g = 0; g < G && t * G + g < nb; ++g) {
-        const int64_t b = static_cast<int64_t>(h) * (nb + 1) + t * G + g;
-        for (int64_t e = off[b]; e < off[b + 1]; ++e) {
-          const int32_t id =
-              columns ? layout.col_rows()[e] : layout.row_cols()[e];
-          const int64_t entry = columns ? layout.col_entries()[e] : e;
-          items.emplace_back(id, static_cast<int32_t>(item_codes.size()));
-          item_codes.push_back(g);
-          item_codes.push_back(masks[entry]);
-        }
-      }
-      std::sort(items.begin(), items.end());
-      for (size_t i = 0; i < items.size(); ++i) {
-        if (i == 0 || items[i].first != items[i - 1].first) {
-          out.ids.push_back(items[i].first);
-          out.codes.insert(out.codes.end(), G, cuda::kAbsent);
-        }
-        const int32_t slot = items[i].second;
-        out.codes[out.codes.size() - G + item_codes[slot]] =
-            item_codes[slot + 1];
-      }
+      for (int g = 0; g < G; ++g) members[g] = t * G + g < nb ? t * G + g : -1;
+      AppendUnion(layout, h, members, /*columns=*/false, &out.ids, &out.codes);
       out.offsets.push_back(static_cast<int64_t>(out.ids.size()));
     }
     // offsets of head h: [h*(nt+1), h*(nt+1)+nt]; the next head starts anew.
@@ -80,8 +89,8 @@ TileLists BuildTileLists(const AttentionLayout& layout, int G, bool columns) {
 // head, key blocks ordered by (last, first) query block of their column lists
 // so that neighbours have similar lists (the fixed pattern's summary blocks
 // pair with each other, local windows with their neighbours), grouped CG at a
-// time, each group with the union of its blocks' query blocks; groups with the
-// longest unions first (they are the longest-running CTAs).
+// time, each group with AppendUnion of its blocks' query blocks; groups with
+// the longest unions first (they are the longest-running CTAs).
 struct ColumnTiles {
   int cg = 1;
   int num_tiles = 0;
@@ -97,18 +106,14 @@ ColumnTiles BuildColumnTiles(const AttentionLayout& layout) {
   out.cg = std::max(1, 64 / layout.block());
   const int cg = out.cg;
   out.num_tiles = (nb + cg - 1) / cg;
-  absl::Span<const int64_t> off = layout.col_offsets();
-  absl::Span<const int32_t> masks = layout.row_masks();
-  std::vector<int32_t> order(nb);
-  std::vector<int32_t> union_ids;
-  std::vector<int32_t> union_codes;
   struct Group {
     std::vector<int32_t> keys, rows, codes;
   };
   std::vector<Group> groups(out.num_tiles);
-  std::vector<int32_t> by_size(out.num_tiles);
+  std::vector<int32_t> order(nb), by_size(out.num_tiles);
   for (int h = 0; h < layout.heads(); ++h) {
-    const int64_t* ho = off.data() + static_cast<int64_t>(h) * (nb + 1);
+    const int64_t* ho =
+        layout.col_offsets().data() + static_cast<int64_t>(h) * (nb + 1);
     auto first = [&](int b) {
       return ho[b] < ho[b + 1] ? layout.col_rows()[ho[b]] : -1;
     };
@@ -123,30 +128,11 @@ ColumnTiles BuildColumnTiles(const AttentionLayout& layout) {
     for (int t = 0; t < out.num_tiles; ++t) {
       Group& gr = groups[t];
       gr.keys.assign(cg, -1);
-      std::vector<std::pair<int32_t, int32_t>> items;  // (query block, slot)
-      std::vector<int32_t> item_codes;
-      for (int s = 0; s < cg && t * cg + s < nb; ++s) {
-        const int b = order[t * cg + s];
-        gr.keys[s] = b;
-        for (int64_t e = ho[b]; e < ho[b + 1]; ++e) {
-          items.emplace_back(layout.col_rows()[e], s);
-          item_codes.push_back(masks[layout.col_entries()[e]]);
-        }
-      }
-      std::vector<int32_t> idx(items.size());
-      for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int32_t>(i);
-      std::sort(idx.begin(), idx.end(),
-                [&](int a, int b) { return items[a] < items[b]; });
+      for (int s = 0; s < cg && t * cg + s < nb; ++s)
+        gr.keys[s] = order[t * cg + s];
       gr.rows.clear();
       gr.codes.clear();
-      for (size_t i = 0; i < idx.size(); ++i) {
-        const auto& it = items[idx[i]];
-        if (gr.rows.empty() || gr.rows.back() != it.first) {
-          gr.rows.push_back(it.first);
-          gr.codes.insert(gr.codes.end(), cg, cuda::kAbsent);
-        }
-        gr.codes[gr.codes.size() - cg + it.second] = item_codes[idx[i]];
-      }
+      AppendUnion(layout, h, gr.keys, /*columns=*/true, &gr.rows, &gr.codes);
       by_size[t] = t;
     }
     std::stable_sort(by_size.begin(), by_size.end(), [&](int a, int b) {
@@ -229,7 +215,7 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout,
   v.tile_blocks = G;
   v.num_tiles = (layout.num_blocks() + G - 1) / G;
   if (G > 1) {
-    const TileLists rows = BuildTileLists(layout, G, /*columns=*/false);
+    const TileLists rows = BuildTileLists(layout, G);
     const double used = static_cast<double>(layout.live_blocks());
     const double merged = static_cast<double>(rows.ids.size()) * G;
     v.row_merge = merged > 0 && used >= 0.75 * merged;
