@@ -671,13 +671,6 @@ __global__ void __launch_bounds__(S* BL * 2, (DkvMinBlocks<D, S * BL * 2>()))
 
 // ---- Dispatch --------------------------------------------------------------
 
-template <typename K>
-cudaError_t PrepareSmem(K kernel, int bytes) {
-  if (bytes <= 48 * 1024) return cudaSuccess;
-  return cudaFuncSetAttribute(
-      kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-}
-
 // The query-side list for G blocks per CTA (G = 1: the layout's row CSR).
 template <int G>
 RowTiles MakeRowTiles(const LayoutView& L) {
@@ -830,86 +823,43 @@ int Backward(const LayoutView& L, const Problem& p, const void* q,
   return cudaStreamWaitEvent(stream, side.join, 0);
 }
 
-// Calls f.template operator()<T, BL, D>() for the runtime (dtype, block, dim).
+// Calls f(T(), BL, D) (tags: an element and two std::integral_constant) for
+// the runtime dtype, layout block and head dim.
 template <typename F>
 int Dispatch(const LayoutView& L, const Problem& p, F&& f) {
-  auto by_dim = [&](auto type_tag, auto block_tag) -> int {
-    using T = decltype(type_tag);
-    constexpr int BL = decltype(block_tag)::value;
+  return ByTypeAndBlock(p.dtype, L.block, [&](auto type_tag, auto block_tag) {
     switch (p.head_dim) {
       case 32:
-        return f.template operator()<T, BL, 32>();
+        return f(type_tag, block_tag, std::integral_constant<int, 32>());
       case 64:
-        return f.template operator()<T, BL, 64>();
+        return f(type_tag, block_tag, std::integral_constant<int, 64>());
       case 128:
-        return f.template operator()<T, BL, 128>();
+        return f(type_tag, block_tag, std::integral_constant<int, 128>());
       default:
-        return cudaErrorInvalidValue;
+        return static_cast<int>(cudaErrorInvalidValue);
     }
-  };
-  auto by_block = [&](auto type_tag) -> int {
-    switch (L.block) {
-      case 16:
-        return by_dim(type_tag, std::integral_constant<int, 16>());
-      case 32:
-        return by_dim(type_tag, std::integral_constant<int, 32>());
-      case 64:
-        return by_dim(type_tag, std::integral_constant<int, 64>());
-      case 128:
-        return by_dim(type_tag, std::integral_constant<int, 128>());
-      default:
-        return cudaErrorInvalidValue;
-    }
-  };
-  return p.dtype == DType::kBF16 ? by_block(__nv_bfloat16())
-                                 : by_block(__half());
+  });
 }
-
-struct ForwardFn {
-  const LayoutView& L;
-  const Problem& p;
-  const void *q, *k, *v;
-  void* out;
-  float* lse;
-  cudaStream_t s;
-  template <typename T, int BL, int D>
-  int operator()() const {
-    return Forward<T, BL, D>(L, p, q, k, v, out, lse, s);
-  }
-};
-
-struct BackwardFn {
-  const LayoutView& L;
-  const Problem& p;
-  const void *q, *k, *v, *out;
-  const float* lse;
-  const void* dout;
-  void *dq, *dk, *dv;
-  float* delta;
-  cudaStream_t s;
-  template <typename T, int BL, int D>
-  int operator()() const {
-    return Backward<T, BL, D>(L, p, q, k, v, out, lse, dout, dq, dk, dv, delta,
-                              s);
-  }
-};
 
 }  // namespace
 
 int LaunchForward(const LayoutView& layout, const Problem& problem,
                   const void* q, const void* k, const void* v, void* out,
                   float* lse, CUstream_st* stream) {
-  return Dispatch(layout, problem,
-                  ForwardFn{layout, problem, q, k, v, out, lse, stream});
+  return Dispatch(layout, problem, [&](auto t, auto bl, auto d) {
+    return Forward<decltype(t), decltype(bl)::value, decltype(d)::value>(
+        layout, problem, q, k, v, out, lse, stream);
+  });
 }
 
 int LaunchBackward(const LayoutView& layout, const Problem& problem,
                    const void* q, const void* k, const void* v, const void* out,
                    const float* lse, const void* dout, void* dq, void* dk,
                    void* dv, float* delta, CUstream_st* stream) {
-  return Dispatch(layout, problem,
-                  BackwardFn{layout, problem, q, k, v, out, lse, dout, dq, dk,
-                             dv, delta, stream});
+  return Dispatch(layout, problem, [&](auto t, auto bl, auto d) {
+    return Backward<decltype(t), decltype(bl)::value, decltype(d)::value>(
+        layout, problem, q, k, v, out, lse, dout, dq, dk, dv, delta, stream);
+  });
 }
 
 }  // namespace st::attention::cuda

@@ -847,12 +847,6 @@ __global__ void __launch_bounds__(256, 1)
 
 // ---- Launchers --------------------------------------------------------------
 
-template <typename K>
-cudaError_t AllowSmem(K kernel, int bytes) {
-  return cudaFuncSetAttribute(
-      kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-}
-
 RowTiles HopperRowTiles(const LayoutView& L) {
   if (L.block == 128) {
     return RowTiles{L.row_offsets, L.row_cols, L.row_masks, L.num_blocks};
@@ -861,117 +855,88 @@ RowTiles HopperRowTiles(const LayoutView& L) {
                   L.num_tiles};
 }
 
-struct FwdArgs {
-  const LayoutView& L;
-  const Problem& p;
-  const void *q, *k, *v;
-  void* out;
-  float* lse;
-  cudaStream_t s;
-  template <typename T, int BL>
-  int Run() const {
-    static const cudaError_t ok = AllowSmem(ForwardKernel<T, BL>, kFwdSmem);
-    if (ok != cudaSuccess) return ok;
-    const RowTiles tiles = HopperRowTiles(L);
-    ForwardKernel<T, BL>
-        <<<dim3(tiles.num_tiles, p.heads, p.batch), 256, kFwdSmem, s>>>(
-            L, tiles, p.heads, p.scale * kLog2e, static_cast<const T*>(q),
-            static_cast<const T*>(k), static_cast<const T*>(v),
-            static_cast<T*>(out), lse);
-    return cudaGetLastError();
-  }
-};
+template <typename T, int BL>
+int LaunchForwardKernel(const LayoutView& L, const Problem& p, const void* q,
+                        const void* k, const void* v, void* out, float* lse,
+                        cudaStream_t s) {
+  static const cudaError_t ok = PrepareSmem(ForwardKernel<T, BL>, kFwdSmem);
+  if (ok != cudaSuccess) return ok;
+  const RowTiles tiles = HopperRowTiles(L);
+  ForwardKernel<T, BL>
+      <<<dim3(tiles.num_tiles, p.heads, p.batch), 256, kFwdSmem, s>>>(
+          L, tiles, p.heads, p.scale * kLog2e, static_cast<const T*>(q),
+          static_cast<const T*>(k), static_cast<const T*>(v),
+          static_cast<T*>(out), lse);
+  return cudaGetLastError();
+}
 
-struct DqArgs {
-  const LayoutView& L;
-  const Problem& p;
-  const void *q, *k, *v;
-  const float* lse;
-  const void* dout;
-  const float* delta;
-  void* dq;
-  cudaStream_t s;
-  template <typename T, int BL>
-  int Run() const {
-    static const cudaError_t ok = AllowSmem(DqKernel<T, BL>, kDqSmem);
-    if (ok != cudaSuccess) return ok;
-    const RowTiles tiles = HopperRowTiles(L);
-    DqKernel<T, BL>
-        <<<dim3(tiles.num_tiles, p.heads, p.batch), 256, kDqSmem, s>>>(
-            L, tiles, p.heads, p.scale * kLog2e, p.scale,
-            static_cast<const T*>(q), static_cast<const T*>(k),
-            static_cast<const T*>(v), static_cast<const T*>(dout), lse, delta,
-            static_cast<T*>(dq));
-    return cudaGetLastError();
-  }
-};
+template <typename T, int BL>
+int LaunchDqKernel(const LayoutView& L, const Problem& p, const void* q,
+                   const void* k, const void* v, const float* lse,
+                   const void* dout, const float* delta, void* dq,
+                   cudaStream_t s) {
+  static const cudaError_t ok = PrepareSmem(DqKernel<T, BL>, kDqSmem);
+  if (ok != cudaSuccess) return ok;
+  const RowTiles tiles = HopperRowTiles(L);
+  DqKernel<T, BL><<<dim3(tiles.num_tiles, p.heads, p.batch), 256, kDqSmem, s>>>(
+      L, tiles, p.heads, p.scale * kLog2e, p.scale, static_cast<const T*>(q),
+      static_cast<const T*>(k), static_cast<const T*>(v),
+      static_cast<const T*>(dout), lse, delta, static_cast<T*>(dq));
+  return cudaGetLastError();
+}
 
-struct DkvArgs {
-  const LayoutView& L;
-  const Problem& p;
-  const void *q, *k, *v;
-  const float* lse;
-  const void* dout;
-  const float* delta;
-  void *dk, *dv;
-  cudaStream_t s;
-  template <typename T, int BL>
-  int Run() const {
-    static const cudaError_t ok = AllowSmem(DkvKernel<T, BL>, kDkvSmem);
-    if (ok != cudaSuccess) return ok;
-    constexpr int kSplit = BL > 64 ? BL / 64 : 1;
-    DkvKernel<T, BL>
-        <<<dim3(L.num_col_tiles * kSplit, p.heads, p.batch), 256, kDkvSmem,
-           s>>>(L, p.heads, p.scale * kLog2e, p.scale, static_cast<const T*>(q),
-                static_cast<const T*>(k), static_cast<const T*>(v),
-                static_cast<const T*>(dout), lse, delta, static_cast<T*>(dk),
-                static_cast<T*>(dv));
-    return cudaGetLastError();
-  }
-};
+template <typename T, int BL>
+int LaunchDkvKernel(const LayoutView& L, const Problem& p, const void* q,
+                    const void* k, const void* v, const float* lse,
+                    const void* dout, const float* delta, void* dk, void* dv,
+                    cudaStream_t s) {
+  static const cudaError_t ok = PrepareSmem(DkvKernel<T, BL>, kDkvSmem);
+  if (ok != cudaSuccess) return ok;
+  constexpr int kSplit = BL > 64 ? BL / 64 : 1;
+  DkvKernel<T, BL>
+      <<<dim3(L.num_col_tiles * kSplit, p.heads, p.batch), 256, kDkvSmem, s>>>(
+          L, p.heads, p.scale * kLog2e, p.scale, static_cast<const T*>(q),
+          static_cast<const T*>(k), static_cast<const T*>(v),
+          static_cast<const T*>(dout), lse, delta, static_cast<T*>(dk),
+          static_cast<T*>(dv));
+  return cudaGetLastError();
+}
 
-// Calls a.template Run<T, BL>() for the runtime dtype and block.
-template <typename A>
-int Dispatch(const LayoutView& L, const Problem& p, const A& a) {
-  if (p.head_dim != kHeadDim || !L.hopper_rows) return cudaErrorInvalidValue;
-  auto by_block = [&](auto tag) -> int {
-    using T = decltype(tag);
-    switch (L.block) {
-      case 16:
-        return a.template Run<T, 16>();
-      case 32:
-        return a.template Run<T, 32>();
-      case 64:
-        return a.template Run<T, 64>();
-      case 128:
-        return a.template Run<T, 128>();
-      default:
-        return cudaErrorInvalidValue;
-    }
-  };
-  return p.dtype == DType::kBF16 ? by_block(__nv_bfloat16())
-                                 : by_block(__half());
+// The wgmma kernels take head dim 64 and a layout uploaded for them.
+bool Usable(const LayoutView& L, const Problem& p) {
+  return p.head_dim == kHeadDim && L.hopper_rows;
 }
 
 }  // namespace
 
 int Forward(const LayoutView& L, const Problem& p, const void* q, const void* k,
             const void* v, void* out, float* lse, CUstream_st* stream) {
-  return Dispatch(L, p, FwdArgs{L, p, q, k, v, out, lse, stream});
+  if (!Usable(L, p)) return cudaErrorInvalidValue;
+  return ByTypeAndBlock(p.dtype, L.block, [&](auto t, auto bl) {
+    return LaunchForwardKernel<decltype(t), decltype(bl)::value>(
+        L, p, q, k, v, out, lse, stream);
+  });
 }
 
 int BackwardDq(const LayoutView& L, const Problem& p, const void* q,
                const void* k, const void* v, const float* lse, const void* dout,
                const float* delta, void* dq, CUstream_st* stream) {
-  return Dispatch(L, p, DqArgs{L, p, q, k, v, lse, dout, delta, dq, stream});
+  if (!Usable(L, p)) return cudaErrorInvalidValue;
+  return ByTypeAndBlock(p.dtype, L.block, [&](auto t, auto bl) {
+    return LaunchDqKernel<decltype(t), decltype(bl)::value>(
+        L, p, q, k, v, lse, dout, delta, dq, stream);
+  });
 }
 
 int BackwardDkv(const LayoutView& L, const Problem& p, const void* q,
                 const void* k, const void* v, const float* lse,
                 const void* dout, const float* delta, void* dk, void* dv,
                 CUstream_st* stream) {
-  return Dispatch(L, p,
-                  DkvArgs{L, p, q, k, v, lse, dout, delta, dk, dv, stream});
+  if (!Usable(L, p)) return cudaErrorInvalidValue;
+  return ByTypeAndBlock(p.dtype, L.block, [&](auto t, auto bl) {
+    return LaunchDkvKernel<decltype(t), decltype(bl)::value>(
+        L, p, q, k, v, lse, dout, delta, dk, dv, stream);
+  });
 }
 
 }  // namespace sm90

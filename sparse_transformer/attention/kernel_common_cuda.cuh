@@ -10,6 +10,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "sparse_transformer/attention/attention_kernels_cuda.h"
 
@@ -228,6 +229,39 @@ struct RowTiles {
   const int32_t* codes;
   int num_tiles;
 };
+
+// ---- Host-side launch helpers ---------------------------------------------
+
+// Raises a kernel's dynamic shared-memory limit when it needs more than the
+// default 48 KB.
+template <typename K>
+cudaError_t PrepareSmem(K kernel, int bytes) {
+  if (bytes <= 48 * 1024) return cudaSuccess;
+  return cudaFuncSetAttribute(
+      kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+}
+
+// Calls f(T(), std::integral_constant<int, BL>()) for the runtime element
+// type and layout block (16, 32, 64 or 128); cudaErrorInvalidValue for
+// another block.
+template <typename F>
+int ByTypeAndBlock(DType dtype, int block, F&& f) {
+  auto by_block = [&](auto type_tag) -> int {
+    switch (block) {
+      case 16:
+        return f(type_tag, std::integral_constant<int, 16>());
+      case 32:
+        return f(type_tag, std::integral_constant<int, 32>());
+      case 64:
+        return f(type_tag, std::integral_constant<int, 64>());
+      case 128:
+        return f(type_tag, std::integral_constant<int, 128>());
+      default:
+        return cudaErrorInvalidValue;
+    }
+  };
+  return dtype == DType::kBF16 ? by_block(__nv_bfloat16()) : by_block(__half());
+}
 
 }  // namespace st::attention::cuda
 
