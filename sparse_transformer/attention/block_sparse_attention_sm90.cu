@@ -219,23 +219,28 @@ __device__ __forceinline__ void AccumulatePB(float (&acc)[8][4],
   Pin(acc);
 }
 
+// Chunk c (16 bytes) of tile row r: from position p of the [N, 64] slab
+// (cp.async), or zeros where p < 0.
+template <typename T>
+__device__ __forceinline__ void CopyChunk(T* tile, int r, int c, const T* slab,
+                                          int64_t p) {
+  T* dst = tile + Swz(r, c);
+  if (p >= 0) {
+    CpAsync16(dst, slab + p * kD + c * 8);
+  } else {
+    *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
+  }
+}
+
 // Copies ROWS rows into a swizzled tile: row r from position pos_of(r) of the
 // [N, 64] slab, or zeros where pos_of(r) < 0. THREADS threads, 8 per row.
 template <typename T, int ROWS, int THREADS, typename PosFn>
 __device__ __forceinline__ void LoadTile(T* tile, const T* slab, PosFn pos_of,
                                          int tid) {
   static_assert(THREADS % 8 == 0 && ROWS % (THREADS / 8) == 0);
-  const int c = tid & 7;
 #pragma unroll
-  for (int r = tid >> 3; r < ROWS; r += THREADS / 8) {
-    const int64_t p = pos_of(r);
-    T* dst = tile + Swz(r, c);
-    if (p >= 0) {
-      CpAsync16(dst, slab + p * kD + c * 8);
-    } else {
-      *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
-    }
-  }
+  for (int r = tid >> 3; r < ROWS; r += THREADS / 8)
+    CopyChunk(tile, r, tid & 7, slab, pos_of(r));
 }
 
 // Rounds the dynamic shared memory base up to 1024 bytes (the swizzle atom).
@@ -327,16 +332,9 @@ struct RowStream {
   // Copies this thread's part of the current step's rows of [N, 64] `slab`.
   template <typename T>
   __device__ __forceinline__ void Copy(T* tile, const T* slab) const {
-    const int c = tid & 7;
 #pragma unroll
-    for (int i = 0; i < kRows; ++i) {
-      T* dst = tile + Swz(Row(i), c);
-      if (pos[i] >= 0) {
-        CpAsync16(dst, slab + pos[i] * kD + c * 8);
-      } else {
-        *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
-      }
-    }
+    for (int i = 0; i < kRows; ++i)
+      CopyChunk(tile, Row(i), tid & 7, slab, pos[i]);
   }
   // Position of row tid of the current step (kScalar; -1 if none).
   __device__ __forceinline__ int64_t ScalarPos() const { return pos[kN - 1]; }
