@@ -9,16 +9,15 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sparse_transformer/core/test_files.h"
 
 namespace st {
 namespace datasets {
 namespace {
 
-using ::testing::HasSubstr;
+using ::st::test::TempPath;
 
-std::string TempPath(const std::string& name) {
-  return std::string(getenv("TEST_TMPDIR")) + "/" + name;
-}
+using ::testing::HasSubstr;
 
 std::vector<uint8_t> ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

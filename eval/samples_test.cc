@@ -8,19 +8,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "sparse_transformer/core/png.h"
+#include "sparse_transformer/core/test_files.h"
 
 namespace st::eval {
 namespace {
 
-std::string TempPath(const std::string& name) {
-  return std::string(::testing::TempDir()) + "/" + name;
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)),
-                     std::istreambuf_iterator<char>());
-}
+using ::st::test::ReadFile;
+using ::st::test::TempPath;
 
 uint32_t Le(const std::string& s, size_t at, int bytes) {
   uint32_t v = 0;
@@ -38,7 +32,7 @@ TEST(SamplesTest, TextIsWrittenVerbatim) {
           path, absl::MakeConstSpan(
                     reinterpret_cast<const uint8_t*>(text.data()), text.size()))
           .ok());
-  EXPECT_EQ(ReadAll(path), text);
+  EXPECT_EQ(ReadFile(path), text);
 }
 
 TEST(SamplesTest, ImageRoundTripsThroughPng) {
@@ -77,7 +71,7 @@ TEST(SamplesTest, WavHeaderAndSamples) {
   const std::vector<uint8_t> codes = {0, 128, 255};
   const std::string path = TempPath("sample.wav");
   ASSERT_TRUE(WriteAudioSample(path, codes, 12000).ok());
-  const std::string wav = ReadAll(path);
+  const std::string wav = ReadFile(path);
   ASSERT_EQ(wav.size(), 44u + 6);
   EXPECT_EQ(wav.substr(0, 4), "RIFF");
   EXPECT_EQ(Le(wav, 4, 4), 36u + 6);

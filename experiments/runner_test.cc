@@ -16,22 +16,18 @@
 #include "experiments/spec.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sparse_transformer/core/test_files.h"
 
 namespace st::experiments {
 namespace {
+
+using ::st::test::ReadFile;
 
 using ::testing::HasSubstr;
 
 std::string TmpDir() {
   const char* d = std::getenv("TEST_TMPDIR");
   return d ? d : "/tmp";
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 bool Exists(const std::string& path) {
@@ -42,7 +38,7 @@ bool Exists(const std::string& path) {
 // experiments/testdata/text.bin: 37,847 bytes of real text (Mallard XML help
 // pages and dictionary entries, see testdata/README.md).
 std::vector<uint8_t> Fixture() {
-  const std::string s = ReadAll("experiments/testdata/text.bin");
+  const std::string s = ReadFile("experiments/testdata/text.bin");
   return std::vector<uint8_t>(s.begin(), s.end());
 }
 
@@ -115,11 +111,11 @@ TEST(RunnerTest, TinySpecRunsEndToEndAndResumes) {
   }
   closedir(d);
   EXPECT_TRUE(events);
-  EXPECT_EQ(ReadAll(run_dir + "/samples/sample_0.txt").size(), 32u);
-  const std::string report = ReadAll(run_dir + "/report.md");
+  EXPECT_EQ(ReadFile(run_dir + "/samples/sample_0.txt").size(), 32u);
+  const std::string report = ReadFile(run_dir + "/report.md");
   EXPECT_THAT(report, HasSubstr("Beside the paper"));
   EXPECT_THAT(report, HasSubstr("Sparse Transformer (Fixed)"));
-  const std::string metrics = ReadAll(run_dir + "/metrics.csv");
+  const std::string metrics = ReadFile(run_dir + "/metrics.csv");
   EXPECT_THAT(metrics,
               testing::ContainsRegex("\n6,[0-9.e+-]+,train,bits_per_byte,"));
   EXPECT_THAT(metrics,

@@ -10,27 +10,19 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
+#include "sparse_transformer/core/test_files.h"
 
 namespace st::report {
 namespace {
+
+using ::st::test::FreshTempDir;
+using ::st::test::ReadFile;
 
 namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::Pair;
-
-std::string TempDir(const std::string& name) {
-  const fs::path dir = fs::path(::testing::TempDir()) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 proto::RunResult Result(const std::string& text) {
   proto::RunResult result;
@@ -118,7 +110,7 @@ TEST(FormatTest, MarkdownRows) {
 }
 
 TEST(CurvesTest, OneSeriesPerSplitThatLoggedTheMetric) {
-  const std::string dir = TempDir("curves_series");
+  const std::string dir = FreshTempDir("curves_series");
   WriteLog(dir + "/m.csv", 4.0, {0, 10}, {10});
   auto rows = ReadMetricsLog(dir + "/m.csv");
   ASSERT_TRUE(rows.ok());
@@ -141,7 +133,7 @@ TEST(CurvesTest, OneSeriesPerSplitThatLoggedTheMetric) {
 }
 
 TEST(AblationTest, TableWithRatiosMemoryAndParams) {
-  const std::string dir = TempDir("ablation_table");
+  const std::string dir = FreshTempDir("ablation_table");
   const std::string md =
       RenderAblationTable("attention.pattern", ThreePatterns(dir, true));
   EXPECT_THAT(md, HasSubstr("## Ablation: attention.pattern\n"));
@@ -162,7 +154,7 @@ TEST(AblationTest, TableWithRatiosMemoryAndParams) {
 }
 
 TEST(AblationTest, WarnsWhenVariantsAreNotControlled) {
-  const std::string dir = TempDir("ablation_warn");
+  const std::string dir = FreshTempDir("ablation_warn");
   std::vector<AblationVariant> variants = ThreePatterns(dir, true);
   variants[1].result.set_seed(2);
   const std::string md = RenderAblationTable("attention.pattern", variants);
@@ -173,7 +165,7 @@ TEST(AblationTest, WarnsWhenVariantsAreNotControlled) {
 }
 
 TEST(AblationTest, CurvesUseValidWhenEveryVariantHasIt) {
-  const std::string dir = TempDir("ablation_curves");
+  const std::string dir = FreshTempDir("ablation_curves");
   std::string split;
   auto curves = AblationCurves(ThreePatterns(dir, true), &split);
   ASSERT_TRUE(curves.ok()) << curves.status();
@@ -184,7 +176,7 @@ TEST(AblationTest, CurvesUseValidWhenEveryVariantHasIt) {
               ElementsAre(Pair(10.0, 3.85), Pair(30.0, 3.75)));
 
   // One valid point per variant is no curve: fall back to train.
-  const std::string dir2 = TempDir("ablation_curves_train");
+  const std::string dir2 = FreshTempDir("ablation_curves_train");
   curves = AblationCurves(ThreePatterns(dir2, false), &split);
   ASSERT_TRUE(curves.ok());
   EXPECT_EQ(split, "train");
@@ -192,7 +184,7 @@ TEST(AblationTest, CurvesUseValidWhenEveryVariantHasIt) {
 }
 
 TEST(AblationTest, WritesMarkdownAndPlot) {
-  const std::string dir = TempDir("ablation_write");
+  const std::string dir = FreshTempDir("ablation_write");
   const std::vector<AblationVariant> variants = ThreePatterns(dir, true);
   ASSERT_TRUE(WriteAblationReport(dir + "/ablation.md", dir + "/ablation.png",
                                   "attention.pattern", variants)
@@ -215,7 +207,7 @@ TEST(AblationTest, WritesMarkdownAndPlot) {
 }
 
 TEST(AblationTest, WithoutLogsTheMarkdownSaysSo) {
-  const std::string dir = TempDir("ablation_nolog");
+  const std::string dir = FreshTempDir("ablation_nolog");
   std::vector<AblationVariant> variants = ThreePatterns(dir, true);
   for (AblationVariant& v : variants) v.metrics_csv.clear();
   ASSERT_TRUE(
@@ -227,7 +219,7 @@ TEST(AblationTest, WithoutLogsTheMarkdownSaysSo) {
 TEST(AblationTest, Errors) {
   EXPECT_EQ(WriteAblationReport("/tmp/x.md", "/tmp/x.png", "c", {}).code(),
             absl::StatusCode::kInvalidArgument);
-  const std::string dir = TempDir("ablation_errors");
+  const std::string dir = FreshTempDir("ablation_errors");
   std::vector<AblationVariant> variants = ThreePatterns(dir, true);
   variants[2].metrics_csv = dir + "/missing.csv";
   absl::Status status =

@@ -8,28 +8,26 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sparse_transformer/core/test_files.h"
 
 namespace st::report {
 namespace {
+
+using ::st::test::ReadFile;
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Pair;
 
-std::string TempPath(const std::string& name) {
-  const std::string path =
-      (std::filesystem::path(::testing::TempDir()) / name).string();
+// A temporary path with no file at it yet.
+std::string RemovedTempPath(const std::string& name) {
+  const std::string path = st::test::TempPath(name);
   std::filesystem::remove(path);
   return path;
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 TEST(MetricsLogTest, WritesHeaderAndFlushedRows) {
-  const std::string path = TempPath("metrics_rows.csv");
+  const std::string path = RemovedTempPath("metrics_rows.csv");
   auto log = MetricsLog::Open(path);
   ASSERT_TRUE(log.ok()) << log.status();
   ASSERT_TRUE((*log)->Append(10, 1.5, kSplitTrain, kMetricBpb, 2.5).ok());
@@ -49,7 +47,7 @@ TEST(MetricsLogTest, WritesHeaderAndFlushedRows) {
 }
 
 TEST(MetricsLogTest, ReopenAppendsWithoutSecondHeader) {
-  const std::string path = TempPath("metrics_reopen.csv");
+  const std::string path = RemovedTempPath("metrics_reopen.csv");
   {
     auto log = MetricsLog::Open(path);
     ASSERT_TRUE(log.ok());
@@ -74,7 +72,7 @@ TEST(MetricsLogTest, ReopenAppendsWithoutSecondHeader) {
 }
 
 TEST(MetricsLogTest, NonFiniteValuesRoundTrip) {
-  const std::string path = TempPath("metrics_nan.csv");
+  const std::string path = RemovedTempPath("metrics_nan.csv");
   auto log = MetricsLog::Open(path);
   ASSERT_TRUE(log.ok());
   ASSERT_TRUE((*log)->Append(1, 0, "train", "loss", std::nan("")).ok());
@@ -90,7 +88,7 @@ TEST(MetricsLogTest, NonFiniteValuesRoundTrip) {
 }
 
 TEST(MetricsLogTest, RejectsNamesThatBreakTheCsv) {
-  const std::string path = TempPath("metrics_bad_name.csv");
+  const std::string path = RemovedTempPath("metrics_bad_name.csv");
   auto log = MetricsLog::Open(path);
   ASSERT_TRUE(log.ok());
   absl::Status status = (*log)->Append(1, 0, "train", "a,b", 1);
@@ -101,7 +99,7 @@ TEST(MetricsLogTest, RejectsNamesThatBreakTheCsv) {
 }
 
 TEST(MetricsLogTest, TruncatedLastRowIsDropped) {
-  const std::string path = TempPath("metrics_truncated.csv");
+  const std::string path = RemovedTempPath("metrics_truncated.csv");
   std::ofstream(path) << "step,wall_seconds,split,metric,value\n"
                       << "1,0.5,train,bpb,3\n"
                       << "2,1.0,tra";  // killed mid-row
@@ -112,7 +110,7 @@ TEST(MetricsLogTest, TruncatedLastRowIsDropped) {
 }
 
 TEST(MetricsLogTest, ReadsLogsWithoutWallTime) {
-  const std::string path = TempPath("metrics_no_time.csv");
+  const std::string path = RemovedTempPath("metrics_no_time.csv");
   std::ofstream(path) << "step,split,metric,value\n"
                       << "1,train,bits_per_byte,3.5\n"
                       << "2,valid,bits_per_byte,3.25\n";
@@ -126,7 +124,7 @@ TEST(MetricsLogTest, ReadsLogsWithoutWallTime) {
 }
 
 TEST(MetricsLogTest, MalformedRowNamesFileAndLine) {
-  const std::string path = TempPath("metrics_malformed.csv");
+  const std::string path = RemovedTempPath("metrics_malformed.csv");
   std::ofstream(path) << "step,wall_seconds,split,metric,value\n"
                       << "1,0.5,train,bpb,3\n"
                       << "x,0.5,train,bpb,3\n";
@@ -139,7 +137,7 @@ TEST(MetricsLogTest, MalformedRowNamesFileAndLine) {
   ASSERT_FALSE(rows.ok());
   EXPECT_THAT(rows.status().message(), HasSubstr("header"));
 
-  EXPECT_FALSE(ReadMetricsLog(TempPath("metrics_missing.csv")).ok());
+  EXPECT_FALSE(ReadMetricsLog(RemovedTempPath("metrics_missing.csv")).ok());
 }
 
 }  // namespace

@@ -9,21 +9,17 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
+#include "sparse_transformer/core/test_files.h"
 
 namespace st::report {
 namespace {
+
+using ::st::test::FreshTempDir;
 
 namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-std::string TempDir(const std::string& name) {
-  const fs::path dir = fs::path(::testing::TempDir()) / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
 
 void WriteText(const std::string& path, const std::string& text) {
   fs::create_directories(fs::path(path).parent_path());
@@ -221,7 +217,7 @@ constexpr char kNoPaper[] = R"pb(
 class PaperTablesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = TempDir("paper_tables");
+    root_ = FreshTempDir("paper_tables");
     WriteResult(root_ + "/runs/cifar-1/result.pbtxt", kCifarTable1);
     WriteResult(root_ + "/runs/dense-1/result.pbtxt", kEnwikDense);
     WriteResult(root_ + "/runs/fixed-1/result.pbtxt", kEnwikFixed);
@@ -265,7 +261,7 @@ TEST_F(PaperTablesTest, BadEntriesAreErrors) {
   ASSERT_FALSE(missing.ok());
   EXPECT_THAT(missing.status().message(), HasSubstr("/nope does not exist"));
 
-  TempDir("paper_tables_empty");
+  FreshTempDir("paper_tables_empty");
   auto empty = FindResultFiles(
       {(fs::path(::testing::TempDir()) / "paper_tables_empty").string()});
   ASSERT_FALSE(empty.ok());

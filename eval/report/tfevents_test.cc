@@ -7,24 +7,15 @@
 #include "eval/report/crc32c.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sparse_transformer/core/test_files.h"
 
 namespace st::report {
 namespace {
 
+using ::st::test::FreshTempDir;
+using ::st::test::ReadFile;
+
 using ::testing::HasSubstr;
-
-std::string TempDir(const std::string& name) {
-  const std::filesystem::path dir =
-      std::filesystem::path(::testing::TempDir()) / name;
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir.string();
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 // Check values from RFC 3720 (iSCSI) appendix B.4 and the common "123456789".
 TEST(Crc32cTest, KnownVectors) {
@@ -92,7 +83,7 @@ TEST(TfEventsTest, EventWireFormatMatchesTensorFlow) {
 }
 
 TEST(TfEventsTest, WritesAndReadsBackScalars) {
-  const std::string dir = TempDir("tfevents_write");
+  const std::string dir = FreshTempDir("tfevents_write");
   auto writer = EventWriter::Create(dir, 1700000000.25, "testhost");
   ASSERT_TRUE(writer.ok()) << writer.status();
   EXPECT_EQ((*writer)->path(),
@@ -130,7 +121,7 @@ TEST(TfEventsTest, WritesAndReadsBackScalars) {
 }
 
 TEST(TfEventsTest, DetectsCorruptionAndTruncation) {
-  const std::string dir = TempDir("tfevents_corrupt");
+  const std::string dir = FreshTempDir("tfevents_corrupt");
   std::string path;
   {
     auto writer = EventWriter::Create(dir, 1700000000.0, "h");

@@ -4,14 +4,12 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "sparse_transformer/core/test_files.h"
 
 namespace st {
 namespace {
 
-std::string TempPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return std::string(dir ? dir : "/tmp") + "/" + name;
-}
+using ::st::test::TempPath;
 
 TEST(PngTest, RoundTripsRgbAndGray) {
   for (int channels : {1, 3, 4}) {

@@ -9,9 +9,13 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sparse_transformer/core/test_files.h"
 
 namespace st::train {
 namespace {
+
+using ::st::test::ReadFile;
+using ::st::test::TempPath;
 
 using ::testing::AllOf;
 using ::testing::HasSubstr;
@@ -31,16 +35,6 @@ TrainState Sample() {
     s.adam_v.push_back(p * p);
   }
   return s;
-}
-
-std::string TempPath(const std::string& name) {
-  return std::string(::testing::TempDir()) + "/" + name;
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)),
-                     std::istreambuf_iterator<char>());
 }
 
 void WriteAll(const std::string& path, const std::string& data) {
@@ -71,7 +65,7 @@ TEST(CheckpointTest, RoundTripsEveryField) {
 TEST(CheckpointTest, RefusesTruncatedFilesNamingThem) {
   const std::string path = TempPath("truncated.bin");
   ASSERT_TRUE(WriteCheckpoint(path, Sample()).ok());
-  const std::string whole = ReadAll(path);
+  const std::string whole = ReadFile(path);
   for (size_t keep :
        {size_t{0}, size_t{5}, size_t{23}, whole.size() / 2, whole.size() - 1}) {
     WriteAll(path, whole.substr(0, keep));
@@ -86,7 +80,7 @@ TEST(CheckpointTest, RefusesTruncatedFilesNamingThem) {
 TEST(CheckpointTest, RefusesAnyFlippedPayloadByte) {
   const std::string path = TempPath("corrupt.bin");
   ASSERT_TRUE(WriteCheckpoint(path, Sample()).ok());
-  const std::string whole = ReadAll(path);
+  const std::string whole = ReadFile(path);
   for (size_t i = 24; i < whole.size(); i += 7) {
     std::string bad = whole;
     bad[i] ^= 0x10;
@@ -102,12 +96,12 @@ TEST(CheckpointTest, RefusesAnyFlippedPayloadByte) {
 TEST(CheckpointTest, RefusesWrongMagicVersionAndMissingFile) {
   const std::string path = TempPath("header.bin");
   ASSERT_TRUE(WriteCheckpoint(path, Sample()).ok());
-  std::string bad = ReadAll(path);
+  std::string bad = ReadFile(path);
   bad[0] = 'X';
   WriteAll(path, bad);
   EXPECT_THAT(std::string(ReadCheckpoint(path).status().message()),
               HasSubstr("wrong magic"));
-  bad = ReadAll(TempPath("header.bin"));
+  bad = ReadFile(TempPath("header.bin"));
   bad[0] = 'S';
   bad[8] = 99;  // version field
   WriteAll(path, bad);

@@ -9,11 +9,14 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sparse_transformer/core/test_files.h"
 #include "sparse_transformer/train/bigram_model.h"
 #include "sparse_transformer/train/checkpoint.h"
 
 namespace st::train {
 namespace {
+
+using ::st::test::ReadFile;
 
 using ::testing::HasSubstr;
 
@@ -48,12 +51,6 @@ std::string FreshDir(const std::string& name) {
   std::remove((dir + "/checkpoint.bin").c_str());
   std::remove((dir + "/log.tsv").c_str());
   return dir;
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)),
-                     std::istreambuf_iterator<char>());
 }
 
 TEST(TrainerTest, LearnsATextAndReportsProgress) {
@@ -162,7 +159,7 @@ TEST(TrainerTest, ResumeGivesBitwiseTheSameLossesAndLog) {
   }
   EXPECT_TRUE(std::equal(model.params().begin(), model.params().end(),
                          full_model.params().begin()));
-  EXPECT_EQ(ReadAll(dir + "/log.tsv"), ReadAll(full_dir + "/log.tsv"));
+  EXPECT_EQ(ReadFile(dir + "/log.tsv"), ReadFile(full_dir + "/log.tsv"));
 }
 
 TEST(TrainerTest, ResumeAfterALaterCrashDropsStaleLogLines) {
@@ -188,7 +185,7 @@ TEST(TrainerTest, ResumeAfterALaterCrashDropsStaleLogLines) {
   BigramModel model(kContext, 1);
   RandomWindowSource source(text, kContext, 3);
   ASSERT_TRUE(Trainer(&model, &source, SmallConfig(dir)).Run().ok());
-  EXPECT_EQ(ReadAll(dir + "/log.tsv"), ReadAll(full_dir + "/log.tsv"));
+  EXPECT_EQ(ReadFile(dir + "/log.tsv"), ReadFile(full_dir + "/log.tsv"));
 }
 
 TEST(TrainerTest, RefusesACorruptCheckpointNamingIt) {
@@ -201,7 +198,7 @@ TEST(TrainerTest, RefusesACorruptCheckpointNamingIt) {
     c.stop_after = 5;
     ASSERT_TRUE(Trainer(&model, &source, c).Run().ok());
   }
-  std::string data = ReadAll(dir + "/checkpoint.bin");
+  std::string data = ReadFile(dir + "/checkpoint.bin");
   data.resize(data.size() - 100);
   std::ofstream(dir + "/checkpoint.bin", std::ios::binary | std::ios::trunc)
       << data;
