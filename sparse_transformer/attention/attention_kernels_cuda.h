@@ -67,6 +67,11 @@ struct LayoutView {
   bool hopper_rows = false;
   bool hopper_dq = false;
   bool hopper_cols = false;
+  // Warpgroups per CTA of the wgmma forward and dq passes: 2 (a CTA takes a
+  // 128-row tile, both warpgroups sharing its K/V tiles) or 1 (a CTA takes
+  // 64 rows: independent warpgroups, twice the K/V traffic).
+  int hopper_fwd_warpgroups = 2;
+  int hopper_dq_warpgroups = 2;
   int col_tile_blocks = 1;                    // CG
   int num_col_tiles = 0;                      // NC
   const int32_t* col_tile_keys = nullptr;     // [LH*NC*CG]

@@ -41,6 +41,10 @@ struct UploadOptions {
   Choice row_merge = Choice::kAuto;
   Choice col_split = Choice::kAuto;
   Choice hopper = Choice::kAuto;
+  // Warpgroups per CTA of the wgmma forward and dq passes (LayoutView::
+  // hopper_fwd_warpgroups / hopper_dq_warpgroups): 0 chooses, 1 or 2 forces.
+  int hopper_forward_warpgroups = 0;
+  int hopper_dq_warpgroups = 0;
 };
 
 // True when the current device runs the Hopper (sm_90a) kernels.

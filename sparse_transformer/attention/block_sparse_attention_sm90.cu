@@ -381,32 +381,44 @@ __device__ __forceinline__ uint64_t RowBits(int code, int r, int off,
   return (w >> (bit & 63)) & kAll;
 }
 
-// A CTA's 128-row query tile of a row tile list (the forward and the dq
-// pass): its rows, its K/V stream through the ring and each step's mask
-// codes, read a step ahead. Per thread: warp `warp` owns tile rows
+// A CTA's share of a 128-row query tile of a row tile list (the forward
+// and the dq pass): its rows, its K/V stream through the ring and each step's
+// mask codes, read a step ahead. NWG = 2: the CTA takes the whole tile with
+// two warpgroups sharing each K/V tile (half the K/V traffic, but the two
+// warpgroups move in lockstep); NWG = 1: one warpgroup takes one half of the
+// tile (two CTAs a tile, each with its own copy of the K/V stream), so the
+// warpgroups on an SM are independent and one's softmax overlaps another's
+// products. Per thread: warp slot `warp` of the tile owns tile rows
 // 16 warp .. +15 (block gw, rows r0, r0 + 8 of this lane in it).
-template <int BL>
+template <int BL, int NWG>
 struct QueryTile {
   using St = Steps<BL>;
+  static constexpr int kThreads = 128 * NWG;
+  static constexpr int kRows = 64 * NWG;             // query rows of the CTA
   static constexpr int G = BL < 128 ? 128 / BL : 1;  // codes per entry
   static constexpr int NB = BL < 64 ? 64 / BL : 1;   // blocks of a warpgroup
   int tid, warp, lane, g, t4, wg;
+  int row0;  // first tile row of the CTA (0, or 64 for the second half)
   int64_t n, slab, first_row, e0;
   const int32_t* inv;
   const int32_t* codes;
   int nent, nsteps, gw, r0, wg_first;
-  RowStream<BL, 256, false> kv;
+  RowStream<BL, kThreads, false> kv;
   int next_codes[St::E][NB];
 
   __device__ __forceinline__ QueryTile(const LayoutView& L,
                                        const RowTiles& tiles, int heads) {
+    static_assert(NWG == 1 || NWG == 2);
+    const int part = NWG == 2 ? 0 : static_cast<int>(blockIdx.x) % 2;
     tid = threadIdx.x;
-    warp = tid / 32;
+    warp = part * 4 + tid / 32;
     lane = tid % 32;
     g = lane / 4;
     t4 = lane % 4;
     wg = warp / 4;
-    const int tile = tiles.num_tiles - 1 - static_cast<int>(blockIdx.x);
+    row0 = part * 64;
+    const int tile =
+        tiles.num_tiles - 1 - static_cast<int>(blockIdx.x) / (3 - NWG);
     const int h = blockIdx.y;
     const int lh = h % L.layout_heads;
     n = L.n;
@@ -422,15 +434,31 @@ struct QueryTile {
     r0 = (warp * 16) % BL + g;
     wg_first = (wg * 64) / BL;
     first_row = static_cast<int64_t>(tile) * 128;
-    kv = RowStream<BL, 256, false>{tiles.cols, inv, e0, nent, nsteps, tid};
+    kv = RowStream<BL, kThreads, false>{tiles.cols, inv, e0, nent, nsteps, tid};
     kv.Start();
     StepCodes<BL, NB>(codes, e0, nent, nsteps, 0, G, wg_first, next_codes);
   }
-  // Position of tile row r in the slab (through the permutation), -1 past n.
+  // Whether the CTA has rows (a partial last tile may leave a half empty).
+  __device__ __forceinline__ bool HasRows() const {
+    return first_row + row0 < n;
+  }
+  // Position of row r of the CTA in the slab (through the permutation), -1
+  // past n.
   __device__ __forceinline__ int64_t RowPos(int r) const {
-    const int64_t p = first_row + r;
+    const int64_t p = first_row + row0 + r;
     if (p >= n) return -1;
     return inv ? __ldg(inv + p) : p;
+  }
+  // This warpgroup's 64 rows of a CTA tile of kRows rows in shared memory.
+  template <typename T>
+  __device__ __forceinline__ const T* Own(const T* tile) const {
+    return tile + (NWG == 2 ? wg : 0) * 64 * kD;
+  }
+  // Loads the CTA's rows of the [N, 64] slab `src` into `tile` (cp.async).
+  template <typename T>
+  __device__ __forceinline__ void LoadRows(T* tile, const T* src) const {
+    LoadTile<T, kRows, kThreads>(
+        tile, src + slab * kD, [&](int r) { return RowPos(r); }, tid);
   }
   // Copies the K and V rows of the stream's current step into ring slot buf
   // and moves the stream on.
@@ -466,7 +494,7 @@ struct QueryTile {
     bool wg_any = false;
 #pragma unroll
     for (int j = 0; j < St::E; ++j) {
-      code[j] = next_codes[j][BL < 64 ? gw - wg_first : 0];
+      code[j] = Pick(next_codes[j], gw - wg_first);
 #pragma unroll
       for (int b = 0; b < NB; ++b) wg_any |= next_codes[j][b] != kAbsent;
     }
@@ -492,33 +520,42 @@ struct QueryTile {
 
 // ---- Forward ----------------------------------------------------------------
 
-constexpr int kFwdSmem = (128 + 2 * kStages * kW) * kD * 2 + 1024;
+template <int NWG>
+constexpr int FwdSmem() {
+  return (64 * NWG + 2 * kStages * kW) * kD * 2 + 1024;
+}
+// CTAs per SM: NWG = 2, two (128 registers); NWG = 1, three (168 registers:
+// four would need 228 KB of shared memory).
+template <int NWG>
+constexpr int FwdMinBlocks() {
+  return NWG == 2 ? 2 : 3;
+}
 
-// q, k, v, out: [B, H, N, 64]; lse: [B, H, N]. CTA = 128 query rows (G =
-// 128 / BL blocks, G = 1 for BL = 128), 2 warpgroups of 64 rows. Two CTAs
-// per SM (128 registers): one CTA's softmax overlaps the other's products;
-// blocks 16 and 32 spill 128 and 88 bytes at that cap (ptxas, sm_90a), still
-// faster than one CTA per SM.
-template <typename T, int BL>
-__global__ void __launch_bounds__(256, 2)
+// q, k, v, out: [B, H, N, 64]; lse: [B, H, N]. CTA = 64 NWG query rows of a
+// 128-row tile (G = 128 / BL blocks, G = 1 for BL = 128), NWG warpgroups of
+// 64 rows (see QueryTile). Several CTAs per SM: one CTA's softmax overlaps
+// another's products.
+template <typename T, int BL, int NWG>
+__global__ void __launch_bounds__(128 * NWG, FwdMinBlocks<NWG>())
     ForwardKernel(LayoutView L, RowTiles tiles, int heads, float scale_log2,
                   const T* __restrict__ q, const T* __restrict__ k,
                   const T* __restrict__ v, T* __restrict__ out,
                   float* __restrict__ lse) {
   using St = Steps<BL>;
   extern __shared__ unsigned char smem_raw[];
-  T* qs = reinterpret_cast<T*>(AlignSmem(smem_raw));  // [128][64]
-  T* ks = qs + 128 * kD;                              // [kStages][64][64]
+  using QT = QueryTile<BL, NWG>;
+  T* qs = reinterpret_cast<T*>(AlignSmem(smem_raw));  // [kRows][64]
+  T* ks = qs + QT::kRows * kD;                        // [kStages][64][64]
   T* vs = ks + kStages * kW * kD;                     // [kStages][64][64]
 
-  QueryTile<BL> qt(L, tiles, heads);
-  LoadTile<T, 128, 256>(
-      qs, q + qt.slab * kD, [&](int r) { return qt.RowPos(r); }, qt.tid);
+  QT qt(L, tiles, heads);
+  if (!qt.HasRows()) return;  // CTA-uniform
+  qt.LoadRows(qs, q);
   qt.Prologue(ks, vs, k, v);  // Q joins step 0's group
   // Q stays in shared memory as the A operand of S = Q K^T. (Holding it in
   // registers as A fragments loaded once gave wrong S from the second step
   // on, on sm_90a with CUDA 13.0: the fragments did not survive the loop.)
-  const T* qw = qs + qt.wg * 64 * kD;
+  const T* qw = qt.Own(qs);
 
   float o[8][4] = {};
   float m[2] = {-INFINITY, -INFINITY};
@@ -583,14 +620,18 @@ __global__ void __launch_bounds__(256, 2)
 
 // ---- Backward: dq pass ------------------------------------------------------
 
-constexpr int kDqSmem = (2 * 128 + 2 * kStages * kW) * kD * 2 + 1024;
+template <int NWG>
+constexpr int DqSmem() {
+  return (2 * 64 * NWG + 2 * kStages * kW) * kD * 2 + 1024;
+}
 
 // dq = scale * sum_j dS_ij k_j, dS = P * (dP - delta), dP = dout V^T.
-// CTA = 128 query rows, 2 warpgroups; Q and dO stay in shared memory as the
-// A operands of S = Q K^T and dP = dO V^T. One CTA per SM: at two (128
-// registers) S, dP and the dq accumulator spill 130-280 bytes.
-template <typename T, int BL>
-__global__ void __launch_bounds__(256, 1)
+// CTA = 64 NWG query rows (see QueryTile); Q and dO stay in shared memory as
+// the A operands of S = Q K^T and dP = dO V^T. Up to 255 registers: two
+// warpgroups an SM (at 128 registers S, dP and the dq accumulator spill
+// 130-280 bytes).
+template <typename T, int BL, int NWG>
+__global__ void __launch_bounds__(128 * NWG, 2 / NWG)
     DqKernel(LayoutView L, RowTiles tiles, int heads, float scale_log2,
              float scale, const T* __restrict__ q, const T* __restrict__ k,
              const T* __restrict__ v, const T* __restrict__ dout,
@@ -598,20 +639,21 @@ __global__ void __launch_bounds__(256, 1)
              T* __restrict__ dq) {
   using St = Steps<BL>;
   extern __shared__ unsigned char smem_raw[];
-  T* qs = reinterpret_cast<T*>(AlignSmem(smem_raw));  // [128][64]
-  T* dos = qs + 128 * kD;                             // [128][64]
-  T* ks = dos + 128 * kD;                             // [kStages][64][64]
+  using QT = QueryTile<BL, NWG>;
+  T* qs = reinterpret_cast<T*>(AlignSmem(smem_raw));  // [kRows][64]
+  T* dos = qs + QT::kRows * kD;                       // [kRows][64]
+  T* ks = dos + QT::kRows * kD;                       // [kStages][64][64]
   T* vs = ks + kStages * kW * kD;                     // [kStages][64][64]
 
-  QueryTile<BL> qt(L, tiles, heads);
-  auto row_pos = [&](int r) { return qt.RowPos(r); };
-  LoadTile<T, 128, 256>(qs, q + qt.slab * kD, row_pos, qt.tid);
-  LoadTile<T, 128, 256>(dos, dout + qt.slab * kD, row_pos, qt.tid);
+  QT qt(L, tiles, heads);
+  if (!qt.HasRows()) return;  // CTA-uniform
+  qt.LoadRows(qs, q);
+  qt.LoadRows(dos, dout);
   qt.Prologue(ks, vs, k, v);  // Q and dO join step 0's group
   const DqRows rows = LoadDqRows(qt.first_row + qt.warp * 16 + qt.g, qt.n,
                                  qt.inv, lse + qt.slab, delta + qt.slab);
-  const T* qw = qs + qt.wg * 64 * kD;
-  const T* dow = dos + qt.wg * 64 * kD;
+  const T* qw = qt.Own(qs);
+  const T* dow = qt.Own(dos);
 
   float acc[8][4] = {};
   for (int it = 0; it < qt.nsteps; ++it) {
@@ -764,7 +806,7 @@ __global__ void __launch_bounds__(256, 1)
     bool wg_any = false;
 #pragma unroll
     for (int j = 0; j < St::E; ++j) {
-      code[j] = next_codes[j][slot];
+      code[j] = Pick(next_codes[j], slot);
 #pragma unroll
       for (int b = 0; b < CG; ++b) wg_any |= next_codes[j][b] != kAbsent;
     }
@@ -853,30 +895,33 @@ RowTiles HopperRowTiles(const LayoutView& L) {
                   L.num_tiles};
 }
 
-template <typename T, int BL>
+template <typename T, int BL, int NWG>
 int LaunchForwardKernel(const LayoutView& L, const Problem& p, const void* q,
                         const void* k, const void* v, void* out, float* lse,
                         cudaStream_t s) {
-  static const cudaError_t ok = PrepareSmem(ForwardKernel<T, BL>, kFwdSmem);
+  constexpr int kSmem = FwdSmem<NWG>();
+  static const cudaError_t ok = PrepareSmem(ForwardKernel<T, BL, NWG>, kSmem);
   if (ok != cudaSuccess) return ok;
   const RowTiles tiles = HopperRowTiles(L);
-  ForwardKernel<T, BL>
-      <<<dim3(tiles.num_tiles, p.heads, p.batch), 256, kFwdSmem, s>>>(
-          L, tiles, p.heads, p.scale * kLog2e, static_cast<const T*>(q),
-          static_cast<const T*>(k), static_cast<const T*>(v),
-          static_cast<T*>(out), lse);
+  ForwardKernel<T, BL, NWG>
+      <<<dim3(tiles.num_tiles * (3 - NWG), p.heads, p.batch), 128 * NWG, kSmem,
+         s>>>(L, tiles, p.heads, p.scale * kLog2e, static_cast<const T*>(q),
+              static_cast<const T*>(k), static_cast<const T*>(v),
+              static_cast<T*>(out), lse);
   return cudaGetLastError();
 }
 
-template <typename T, int BL>
+template <typename T, int BL, int NWG>
 int LaunchDqKernel(const LayoutView& L, const Problem& p, const void* q,
                    const void* k, const void* v, const float* lse,
                    const void* dout, const float* delta, void* dq,
                    cudaStream_t s) {
-  static const cudaError_t ok = PrepareSmem(DqKernel<T, BL>, kDqSmem);
+  constexpr int kSmem = DqSmem<NWG>();
+  static const cudaError_t ok = PrepareSmem(DqKernel<T, BL, NWG>, kSmem);
   if (ok != cudaSuccess) return ok;
   const RowTiles tiles = HopperRowTiles(L);
-  DqKernel<T, BL><<<dim3(tiles.num_tiles, p.heads, p.batch), 256, kDqSmem, s>>>(
+  DqKernel<T, BL, NWG><<<dim3(tiles.num_tiles * (3 - NWG), p.heads, p.batch),
+                         128 * NWG, kSmem, s>>>(
       L, tiles, p.heads, p.scale * kLog2e, p.scale, static_cast<const T*>(q),
       static_cast<const T*>(k), static_cast<const T*>(v),
       static_cast<const T*>(dout), lse, delta, static_cast<T*>(dq));
@@ -911,8 +956,11 @@ int Forward(const LayoutView& L, const Problem& p, const void* q, const void* k,
             const void* v, void* out, float* lse, CUstream_st* stream) {
   if (!Usable(L, p)) return cudaErrorInvalidValue;
   return ByTypeAndBlock(p.dtype, L.block, [&](auto t, auto bl) {
-    return LaunchForwardKernel<decltype(t), decltype(bl)::value>(
-        L, p, q, k, v, out, lse, stream);
+    using T = decltype(t);
+    constexpr int BL = decltype(bl)::value;
+    return L.hopper_fwd_warpgroups == 1
+               ? LaunchForwardKernel<T, BL, 1>(L, p, q, k, v, out, lse, stream)
+               : LaunchForwardKernel<T, BL, 2>(L, p, q, k, v, out, lse, stream);
   });
 }
 
@@ -921,8 +969,13 @@ int BackwardDq(const LayoutView& L, const Problem& p, const void* q,
                const float* delta, void* dq, CUstream_st* stream) {
   if (!Usable(L, p)) return cudaErrorInvalidValue;
   return ByTypeAndBlock(p.dtype, L.block, [&](auto t, auto bl) {
-    return LaunchDqKernel<decltype(t), decltype(bl)::value>(
-        L, p, q, k, v, lse, dout, delta, dq, stream);
+    using T = decltype(t);
+    constexpr int BL = decltype(bl)::value;
+    return L.hopper_dq_warpgroups == 1
+               ? LaunchDqKernel<T, BL, 1>(L, p, q, k, v, lse, dout, delta, dq,
+                                          stream)
+               : LaunchDqKernel<T, BL, 2>(L, p, q, k, v, lse, dout, delta, dq,
+                                          stream);
   });
 }
 
@@ -955,8 +1008,8 @@ bool HopperKernelsAvailable() {
         cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor,
                                device) == cudaSuccess &&
         major == 9 && minor == 0 &&
-        cudaFuncGetAttributes(&attr, sm90::ForwardKernel<__nv_bfloat16, 32>) ==
-            cudaSuccess;
+        cudaFuncGetAttributes(
+            &attr, sm90::ForwardKernel<__nv_bfloat16, 32, 2>) == cudaSuccess;
     cudaGetLastError();  // a failed probe must not linger as the last error
     cached[device] = yes ? 1 : 2;
   }

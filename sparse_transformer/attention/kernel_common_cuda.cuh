@@ -75,6 +75,17 @@ __device__ __forceinline__ float FastExp2(float x) {
   return y;
 }
 
+// a[i] for a run-time i < N. Indexing a register array with a run-time value
+// moves the array (and any struct holding it) to local memory, so each
+// element is selected instead.
+template <int N>
+__device__ __forceinline__ int Pick(const int (&a)[N], int i) {
+  int v = a[0];
+#pragma unroll
+  for (int b = 1; b < N; ++b) v = i == b ? a[b] : v;
+  return v;
+}
+
 __device__ __forceinline__ uint32_t SmemAddr(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
