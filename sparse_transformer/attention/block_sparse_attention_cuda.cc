@@ -219,10 +219,17 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout,
                                 : 2;
   v.hopper_dq_warpgroups =
       options.hopper_dq_warpgroups > 0 ? options.hopper_dq_warpgroups : 2;
-  // kAuto on a Hopper GPU: forward and dq on wgmma (faster than mma.sync),
-  // dk/dv on mma.sync (its wgmma version is faster only on the fixed pattern
-  // at large n so far, and slower on dense and short lists; KERNEL_NOTES.md).
-  v.hopper_cols = options.hopper == Choice::kOn;
+  // kAuto on a Hopper GPU: forward and dq on wgmma (faster than mma.sync);
+  // dk/dv on wgmma where the column lists are long (on average at least 256
+  // queries, four wgmma steps: dense, fixed), else on mma.sync (local and
+  // strided, whose short lists the wgmma dk/dv walks slower; KERNEL_NOTES.md).
+  const double used = static_cast<double>(layout.live_blocks());
+  const double mean_col =
+      used / (static_cast<double>(layout.heads()) * layout.num_blocks());
+  const bool long_columns = mean_col * layout.block() >= 256.0;
+  v.hopper_cols =
+      options.hopper == Choice::kOn ||
+      (options.hopper == Choice::kAuto && hopper_ok && long_columns);
   v.hopper_rows =
       v.hopper_cols || (options.hopper == Choice::kAuto && hopper_ok);
   v.hopper_dq = v.hopper_rows;  // block 128; smaller blocks decide below
@@ -231,11 +238,8 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout,
   v.num_tiles = (layout.num_blocks() + G - 1) / G;
   if (G > 1) {
     const TileLists rows = BuildTileLists(layout, G);
-    const double used = static_cast<double>(layout.live_blocks());
     const double merged = static_cast<double>(rows.ids.size()) * G;
     v.row_merge = merged > 0 && used >= 0.75 * merged;
-    const double mean_col =
-        used / (static_cast<double>(layout.heads()) * layout.num_blocks());
     v.col_split = mean_col >= 8.0;
     if (options.row_merge != Choice::kAuto)
       v.row_merge = options.row_merge == Choice::kOn;

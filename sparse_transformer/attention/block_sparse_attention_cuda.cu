@@ -590,7 +590,13 @@ __global__ void __launch_bounds__(S* BL * 2, (DkvMinBlocks<D, S * BL * 2>()))
       const float* lsb = lse_g + buf * BQ;
       const float* dlb = dlt_g + buf * BQ;
       const int r_base =
-          (idx % kSub) * BQ;     // query row offset inside the query block
+          (idx % kSub) * BQ;  // query row offset inside the query block
+      // Live queries of this lane's two keys (bit qc), without a branch per
+      // element.
+      const uint64_t live[2] = {KeyBits<BQ>(code, kr0, r_base, t4, BL,
+                                            L.mask_words, L.words_per_mask),
+                                KeyBits<BQ>(code, kr0 + 8, r_base, t4, BL,
+                                            L.mask_words, L.words_per_mask)};
       float st[BQ / 8][4] = {};  // S^T: keys x queries
       float dpt[BQ / 8][4] = {};
       MmaABtSmem<T, BQ, D>(st, ks + kw * LD, qb_s, lane);
@@ -600,13 +606,11 @@ __global__ void __launch_bounds__(S* BL * 2, (DkvMinBlocks<D, S * BL * 2>()))
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
           const int qc = j * 8 + 2 * t4 + (i & 1);
-          const bool live =
-              code == -1 || Live(code, r_base + qc, kr0 + (i >> 1) * 8, BL,
-                                 L.mask_words, L.words_per_mask);
-          const float lv =
-              lsb[qc];  // natural log; -inf: a row with no live key
-          const float p = live && lv != -INFINITY
-                              ? FastExp2(st[j][i] * scale_log2 - lv * kLog2e)
+          // lse: natural log; -inf (a row with no live key) gives p = 0.
+          const float lv = lsb[qc];
+          const float lv2 = lv == -INFINITY ? INFINITY : lv * kLog2e;
+          const float p = (live[i >> 1] >> qc) & 1
+                              ? FastExp2(st[j][i] * scale_log2 - lv2)
                               : 0.f;
           st[j][i] = p;
           dpt[j][i] = p * (dpt[j][i] - dlb[qc]);  // dS^T

@@ -21,9 +21,9 @@
 //           lists grouped at upload) and two warpgroups taking alternate
 //           steps of the union of their query blocks; dv += P^T dO,
 //           dk += dS^T Q, partials summed in shared memory. No atomics.
-// By default (UploadOptions::hopper = kAuto) the forward and dq run here and
-// dk/dv on mma.sync: on the H200 this dk/dv pass beats the mma.sync one only
-// for the fixed pattern at large n (see KERNEL_NOTES.md).
+// By default (UploadOptions::hopper = kAuto) the forward and dq run here, and
+// dk/dv too where column lists are long (dense, fixed); for the short lists
+// of local and strided the mma.sync dk/dv is faster (see KERNEL_NOTES.md).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -179,12 +179,16 @@ __device__ __forceinline__ void PackA(uint32_t (&a)[4], const float (&p)[8][4],
   a[3] = Ops<T>::pack(p[2 * kk + 1][2], p[2 * kk + 1][3]);
 }
 
-// s = A1 B1^T and t = A2 B2^T (64 x 64 each; A: this warpgroup's 64 rows,
-// B: 64 rows; every operand K-major in shared memory), waited for.
+// Issues s = A1 B1^T and t = A2 B2^T (64 x 64 each; A: this warpgroup's 64
+// rows, B: 64 rows; every operand K-major in shared memory). The caller may
+// do independent work (mask bits, row scalars) before WaitScores: the tensor
+// cores run meanwhile.
 template <typename T>
-__device__ __forceinline__ void TwoScoreProducts(float (&s)[8][4], const T* a1,
-                                                 const T* b1, float (&t)[8][4],
-                                                 const T* a2, const T* b2) {
+__device__ __forceinline__ void IssueTwoScoreProducts(float (&s)[8][4],
+                                                      const T* a1, const T* b1,
+                                                      float (&t)[8][4],
+                                                      const T* a2,
+                                                      const T* b2) {
   WgFence();
 #pragma unroll
   for (int kk = 0; kk < 4; ++kk)
@@ -193,6 +197,8 @@ __device__ __forceinline__ void TwoScoreProducts(float (&s)[8][4], const T* a1,
   for (int kk = 0; kk < 4; ++kk)
     Wgmma<T>::SS64(t, KMajor(a2, kk), KMajor(b2, kk), kk > 0);
   WgCommit();
+}
+__device__ __forceinline__ void WaitScores(float (&s)[8][4], float (&t)[8][4]) {
   WgWait();
   Pin(s);
   Pin(t);
@@ -571,14 +577,14 @@ __global__ void __launch_bounds__(128 * NWG, FwdMinBlocks<NWG>())
       for (int kk = 0; kk < 4; ++kk)
         Wgmma<T>::SS64(s, KMajor(qw, kk), KMajor(kb, kk), kk > 0);
       WgCommit();
-      WgWait();
-      Pin(s);
-
+      // The mask bits while the product runs.
       bool full = true;
 #pragma unroll
       for (int j = 0; j < St::E; ++j) full &= code[j] == -1;
       uint64_t bits[St::E][2];
       qt.Bits(L, it, code, bits);
+      WgWait();
+      Pin(s);
       float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
@@ -662,9 +668,10 @@ __global__ void __launch_bounds__(128 * NWG, 2 / NWG)
       const T* kb = ks + (it % kStages) * kW * kD;
       const T* vb = vs + (it % kStages) * kW * kD;
       float s[8][4], dp[8][4];
-      TwoScoreProducts<T>(s, qw, kb, dp, dow, vb);
+      IssueTwoScoreProducts<T>(s, qw, kb, dp, dow, vb);
       uint64_t bits[St::E][2];
       qt.Bits(L, it, code, bits);
+      WaitScores(s, dp);
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
 #pragma unroll
@@ -822,23 +829,43 @@ __global__ void __launch_bounds__(256, 1)
       const float* lsb = lse_s + buf * kW;
       const float* dlb = dlt_s + buf * kW;
       float st[8][4], dpt[8][4];  // S^T, dP^T: keys x queries
-      TwoScoreProducts<T>(st, ks, qb, dpt, vs, dob);
+      IssueTwoScoreProducts<T>(st, ks, qb, dpt, vs, dob);
+      // This lane's 16 query columns (j * 8 + 2 t4 + c): lse in base 2
+      // (+inf for a row with no live key, and for padding, so that p = 0),
+      // and delta; then the live bits of its two keys over the step.
+      float lse2[8][2], dlt[8][2];
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
-        const int cd = code[St::Slice(j)];
+#pragma unroll
+        for (int c = 0; c < 2; ++c) {
+          const float lv = lsb[j * 8 + 2 * t4 + c];  // natural log
+          lse2[j][c] = lv == -INFINITY ? INFINITY : lv * kLog2e;
+          dlt[j][c] = dlb[j * 8 + 2 * t4 + c];
+        }
+      }
+      constexpr int kSlice = BL < kW ? BL : kW;  // queries of a code
+      const int q0 = St::Offset(step, 0);        // first query in its block
+      uint64_t live[2] = {0, 0};
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+#pragma unroll
+        for (int e = 0; e < St::E; ++e) {
+          live[h] |= KeyBits<kSlice>(code[e], kr + 8 * h, q0, t4, BL,
+                                     L.mask_words, L.words_per_mask)
+                     << (e * kSlice);
+        }
+      }
+      WaitScores(st, dpt);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
-          const int qc = j * 8 + 2 * t4 + (i & 1);  // query column of the step
-          bool live = cd != kAbsent;
-          if (cd >= -2)
-            live = Live(cd, St::Offset(step, qc), kr + (i >> 1) * 8, BL,
-                        L.mask_words, L.words_per_mask);
-          const float lv = lsb[qc];  // natural log; -inf: no live key
-          const float p = live && lv != -INFINITY
-                              ? FastExp2(st[j][i] * scale_log2 - lv * kLog2e)
-                              : 0.f;
+          const int c = i & 1;
+          const bool on = (live[i >> 1] >> (j * 8 + 2 * t4 + c)) & 1;
+          const float p =
+              on ? FastExp2(st[j][i] * scale_log2 - lse2[j][c]) : 0.f;
           st[j][i] = p;
-          dpt[j][i] = p != 0.f ? p * (dpt[j][i] - dlb[qc]) : 0.f;  // dS^T
+          dpt[j][i] = p * (dpt[j][i] - dlt[j][c]);  // dS^T
         }
       }
       AccumulatePB<T>(dva, st, dob);

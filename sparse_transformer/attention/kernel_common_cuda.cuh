@@ -135,6 +135,35 @@ __device__ __forceinline__ bool Live(int code, int r, int c, int block,
          1ull;
 }
 
+// The dk/dv passes' mask, one key at a time: bit x is set when query q0 + x
+// of a block is live for key `key` of the block under mask code `code`, for
+// W consecutive queries. Branch-free for full and causal blocks; explicit
+// masks (one load per element) fill only the bits of this lane's
+// accumulator columns (x % 8 = 2 t4, 2 t4 + 1).
+template <int W>
+__device__ __forceinline__ uint64_t KeyBits(int code, int key, int q0, int t4,
+                                            int block, const uint64_t* words,
+                                            int words_per_mask) {
+  static_assert(W % 8 == 0 && W <= 64);
+  constexpr uint64_t kAll = W == 64 ? ~0ull : (1ull << W) - 1;
+  if (code == -1) return kAll;
+  if (code == kAbsent) return 0;
+  if (code == -2) {  // causal: live where key <= query, i.e. x >= key - q0
+    const int d = key - q0;
+    return d <= 0 ? kAll : d >= W ? 0 : kAll & ~((1ull << d) - 1);
+  }
+  uint64_t bits = 0;
+  for (int x = 2 * t4; x < W; x += 8) {
+#pragma unroll
+    for (int c = 0; c < 2; ++c) {
+      bits |= static_cast<uint64_t>(
+                  Live(code, q0 + x + c, key, block, words, words_per_mask))
+              << (x + c);
+    }
+  }
+  return bits;
+}
+
 // Writes a 16 x D accumulator slice (rows g and g+8 of this lane) to the
 // rows at original positions pos0 / pos1 of `slab`, multiplied by s0 / s1.
 template <typename T, int D>

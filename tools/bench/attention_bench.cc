@@ -47,8 +47,8 @@ DEFINE_string(col_split, "auto",
               "dk/dv column lists split over warp groups: auto, on, off");
 DEFINE_string(hopper, "auto",
               "Hopper wgmma kernels (head dim 64, compute capability 9.0): "
-              "auto (forward and dq on wgmma, dk/dv on mma.sync), on (all), "
-              "off");
+              "auto (forward and dq on wgmma, dk/dv too for long column "
+              "lists), on (all), off");
 DEFINE_int32(hopper_fwd_wg, 0,
              "warpgroups per CTA of the wgmma forward: 0 auto, 1 or 2");
 DEFINE_int32(hopper_dq_wg, 0,

@@ -4,6 +4,9 @@
 # line per test binary and a summary; exits non-zero if any failed.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+for z in "$here"/lib/*.xz; do  # large libraries travel compressed
+  [[ -e "$z" && ! -e "${z%.xz}" ]] && xz -d -k "$z"
+done
 export LD_LIBRARY_PATH="$here/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 out="${OUT:-/tmp}"
 failed=0

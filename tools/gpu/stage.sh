@@ -3,7 +3,8 @@
 # the non-system shared libraries they need, into gpu_stage/ (git-ignored), a
 # folder that runs on a GPU machine without Bazel:
 #   gpu_stage/bin/<target name>   the executables
-#   gpu_stage/lib/*.so*           their shared libraries (glog, gflags, protobuf, absl, ...)
+#   gpu_stage/lib/*.so*           their shared libraries (glog, gflags, protobuf, absl, ...;
+#                                 the largest xz-compressed: run_tests.sh unpacks them)
 #   gpu_stage/run_tests.sh        runs every staged *_test, prints a summary
 #
 # Usage: tools/gpu/stage.sh [extra bazel targets...]
@@ -46,6 +47,14 @@ for t in $targets; do
       cp -L -n "$path" "$stage/lib/$soname"
     fi
   done
+done
+# Keep the folder well under the GPU machine's 64 MiB transfer limit: strip
+# the binaries and ship large libraries xz-compressed (run_tests.sh unpacks
+# them; to unpack by hand: xz -d -k gpu_stage/lib/*.xz).
+chmod u+w "$stage"/bin/*
+strip "$stage"/bin/*
+for lib in "$stage"/lib/*; do
+  if [[ $(stat -c %s "$lib") -gt 8000000 ]]; then xz -T0 -6 "$lib"; fi
 done
 cp tools/gpu/run_tests.sh "$stage/run_tests.sh"
 chmod +x "$stage/run_tests.sh"
