@@ -72,6 +72,10 @@ struct LayoutView {
   // 64 rows: independent warpgroups, twice the K/V traffic).
   int hopper_fwd_warpgroups = 2;
   int hopper_dq_warpgroups = 2;
+  // With hopper_cols: the wgmma dk/dv pass also accumulates dq (fp32
+  // atomics into a workspace, then scaled and converted) and no dq pass
+  // runs; dq is then not bit-reproducible from run to run.
+  bool hopper_fused_dq = false;
   int col_tile_blocks = 1;                    // CG
   int num_col_tiles = 0;                      // NC
   const int32_t* col_tile_keys = nullptr;     // [LH*NC*CG]

@@ -232,6 +232,7 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout,
       (options.hopper == Choice::kAuto && hopper_ok && long_columns);
   v.hopper_rows =
       v.hopper_cols || (options.hopper == Choice::kAuto && hopper_ok);
+  v.hopper_fused_dq = v.hopper_cols && options.fused_dq;
   v.hopper_dq = v.hopper_rows;  // block 128; smaller blocks decide below
   const int G = cuda::kTileRows / layout.block();
   v.tile_blocks = G;

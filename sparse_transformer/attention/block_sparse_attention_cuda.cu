@@ -343,6 +343,23 @@ __global__ void DeltaKernel(int64_t rows, const T* __restrict__ out,
   if (row < rows && c == 0) delta[row] = acc;
 }
 
+// out[i] = T(scale * acc[i]) for 8 groups elements; 8 a thread (two 16-byte
+// loads, one 16-byte store).
+template <typename T>
+__global__ void ScaleToTKernel(int64_t groups, const float* __restrict__ acc,
+                               float scale, T* __restrict__ out) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= groups) return;
+  const float4 a = reinterpret_cast<const float4*>(acc)[2 * i];
+  const float4 b = reinterpret_cast<const float4*>(acc)[2 * i + 1];
+  uint4 r;
+  r.x = Ops<T>::pack(a.x * scale, a.y * scale);
+  r.y = Ops<T>::pack(a.z * scale, a.w * scale);
+  r.z = Ops<T>::pack(b.x * scale, b.y * scale);
+  r.w = Ops<T>::pack(b.z * scale, b.w * scale);
+  reinterpret_cast<uint4*>(out)[i] = r;
+}
+
 // ---- Backward: dq pass (CTA per query tile, row tile lists) ----------------
 
 template <typename T, int BL, int D, int G>
@@ -792,6 +809,29 @@ int Backward(const LayoutView& L, const Problem& p, const void* q,
           rows, static_cast<const T*>(out), static_cast<const T*>(dout), delta);
   cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess) return err;
+  if (D == sm90::kHeadDim && L.hopper_cols && L.hopper_fused_dq) {
+    // One pass: dk/dv and dq += dS K into an fp32 workspace (atomics), then
+    // dq = scale * workspace. The workspace comes from the stream-ordered
+    // allocator's pool, so repeated calls do not reach cudaMalloc.
+    const size_t acc_bytes = static_cast<size_t>(rows) * D * sizeof(float);
+    float* acc = nullptr;
+    if ((err = cudaMallocAsync(reinterpret_cast<void**>(&acc), acc_bytes,
+                               stream)) != cudaSuccess)
+      return err;
+    if ((err = cudaMemsetAsync(acc, 0, acc_bytes, stream)) == cudaSuccess) {
+      err = static_cast<cudaError_t>(sm90::BackwardDkv(
+          L, p, q, k, v, lse, dout, delta, dk, dv, acc, stream));
+    }
+    if (err == cudaSuccess) {
+      const int64_t groups = rows * D / 8;
+      ScaleToTKernel<T>
+          <<<static_cast<unsigned>((groups + 255) / 256), 256, 0, stream>>>(
+              groups, acc, p.scale, static_cast<T*>(dq));
+      err = cudaGetLastError();
+    }
+    const cudaError_t freed = cudaFreeAsync(acc, stream);
+    return err != cudaSuccess ? err : freed;
+  }
   // dq and dk/dv are independent once delta exists: run dq on a side stream
   // so the two passes fill the GPU together (the small patterns' kernels
   // are latency-bound and leave most of it idle one at a time).
@@ -813,7 +853,8 @@ int Backward(const LayoutView& L, const Problem& p, const void* q,
   }
   if (e != cudaSuccess) return e;
   if (D == sm90::kHeadDim && L.hopper_cols) {
-    e = sm90::BackwardDkv(L, p, q, k, v, lse, dout, delta, dk, dv, stream);
+    e = sm90::BackwardDkv(L, p, q, k, v, lse, dout, delta, dk, dv, nullptr,
+                          stream);
   } else {
     constexpr int G = kTileRows / BL;
     e = (G > 1 && L.col_split)

@@ -46,6 +46,11 @@ struct UploadOptions {
   // hopper_fwd_warpgroups / hopper_dq_warpgroups): 0 chooses, 1 or 2 forces.
   int hopper_forward_warpgroups = 0;
   int hopper_dq_warpgroups = 0;
+  // Where dk/dv runs on wgmma: compute dq in the same pass (fp32 atomics
+  // into a workspace) instead of a separate dq pass (no atomics, dq
+  // bit-reproducible from run to run). Off by default: on the H200 it was
+  // slower except for the fixed pattern at n = 65536 (KERNEL_NOTES.md, v18).
+  bool fused_dq = false;
 };
 
 // True when the current device runs the Hopper (sm_90a) kernels.
@@ -94,10 +99,13 @@ absl::Status BlockSparseAttentionForwardCuda(
     CUstream_st* stream = nullptr);
 
 // Overwrites dq, dk, dv. `out` and `lse` are the forward's; delta is a
-// [B, H, N] fp32 workspace. Two recomputation passes (dq over the row CSR,
-// dk/dv over the column CSR), no atomics: results are deterministic. The dq
-// pass runs on an internal side stream joined back to `stream` by events, so
-// the call stays ordered on `stream` (graph capture included).
+// [B, H, N] fp32 workspace. By default two recomputation passes without
+// atomics, whose results are bit-reproducible (dq over the row CSR, dk/dv
+// over the column CSR; the dq pass runs on an internal side stream joined
+// back to `stream` by events); with UploadOptions::fused_dq where dk/dv runs
+// on wgmma, one pass over the column tiles gives dk, dv and dq (dq summed by
+// fp32 atomics in a [B, H, N, K] fp32 workspace from the stream-ordered pool).
+// Either way the call stays ordered on `stream` (graph capture included).
 absl::Status BlockSparseAttentionBackwardCuda(
     const DeviceAttentionLayout& layout, const CudaAttentionShape& shape,
     const void* q, const void* k, const void* v, const void* out,

@@ -58,6 +58,7 @@ constexpr int kStages = 3;
 //   RS64<kTransB>: d (+)= A (64x16, registers) * B (16x64, smem descriptor;
 //                  kTransB = 1: MN-major).
 //   SS64:          d (+)= A (64x16, smem, K-major) * B (16x64, smem, K-major).
+//   SS64MN:        d (+)= A (64x16, smem, M-major) * B (16x64, smem, N-major).
 // accumulate = 0 overwrites d.
 template <typename T>
 struct Wgmma;
@@ -101,6 +102,17 @@ struct Wgmma;
           : ST_WGMMA_ACC64(d)                                             \
           : "l"(desc_a), "l"(desc_b), "r"(accumulate));                   \
     }                                                                     \
+    static __device__ __forceinline__ void SS64MN(float (&d)[8][4],       \
+                                                  uint64_t desc_a,        \
+                                                  uint64_t desc_b,        \
+                                                  int accumulate) {       \
+      asm volatile(                                                       \
+          "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"                    \
+          "wgmma.mma_async.sync.aligned.m64n64k16.f32." PTX "." PTX       \
+          " " ST_WGMMA_D64 ", %32, %33, p, 1, 1, 1, 1;\n}\n"              \
+          : ST_WGMMA_ACC64(d)                                             \
+          : "l"(desc_a), "l"(desc_b), "r"(accumulate));                   \
+    }                                                                     \
   };
 
 ST_DEFINE_WGMMA(__nv_bfloat16, "bf16")
@@ -130,8 +142,8 @@ template <typename T>
 __device__ __forceinline__ uint64_t KMajor(const T* tile, int kk) {
   return Desc(tile + kk * 16, 16, 1024);
 }
-// MN-major B operand (rows = the K index, 64 N-elements each), k-step kk:
-// 16 rows on; 8-row groups 1024 bytes apart (one 64-wide atom along N).
+// MN-major A or B operand (rows = the K index, 64 M/N-elements each), k-step
+// kk: 16 rows on; 8-row groups 1024 bytes apart (one 64-wide atom along N).
 template <typename T>
 __device__ __forceinline__ uint64_t MNMajor(const T* tile, int kk) {
   return Desc(tile + kk * 16 * kD, 8192, 1024);
@@ -695,32 +707,38 @@ __global__ void __launch_bounds__(128 * NWG, 2 / NWG)
 
 // ---- Backward: dk/dv pass ---------------------------------------------------
 
-// Per warpgroup: a ring of Q/dO tiles and their lse/delta, rounded up to the
-// 1024-byte swizzle atom so the second warpgroup's tiles stay aligned.
+// Per warpgroup: a ring of Q/dO tiles and their lse, delta and positions,
+// rounded up to the 1024-byte swizzle atom so the second warpgroup's tiles
+// stay aligned; with kDq also a dS^T tile (the A operand of dq += dS K).
 constexpr int kDkvRingBytes =
-    (kStages * (2 * kW * kD * 2 + 2 * kW * 4) + 1023) / 1024 * 1024;
+    (kStages * (2 * kW * kD * 2 + 3 * kW * 4) + 1023) / 1024 * 1024;
 constexpr int kDkvWarpgroups = 2;
-constexpr int kDkvSmem =
-    2 * kW * kD * 2 + kDkvWarpgroups * kDkvRingBytes + 1024;
+template <bool kDq>
+constexpr int DkvSmem() {
+  return 2 * kW * kD * 2 +
+         kDkvWarpgroups * (kDkvRingBytes + (kDq ? kW * kW * 2 : 0)) + 1024;
+}
 
 __device__ __forceinline__ void WarpgroupSync(int wg) {
   asm volatile("bar.sync %0, 128;\n" ::"r"(wg + 1) : "memory");
 }
 
-// dv = sum_i P_ij dout_i; dk = scale * sum_i dS_ij q_i. CTA = one column
-// tile of 64 keys (CG = 64 / BL key blocks; for BL = 128 two CTAs per block,
-// one per half) and two warpgroups that take alternate steps (64 queries
-// each) of the union of the tile's query blocks, so the fixed pattern's long
-// summary lists are walked in half the time; their partial dK/dV are summed
-// in shared memory in warpgroup order (deterministic). K and V stay in
-// shared memory as the A operands of S^T = K Q^T and dP^T = V dO^T.
-template <typename T, int BL>
+// dv = sum_i P_ij dout_i; dk = scale * sum_i dS_ij q_i; with kDq also
+// dq_acc_i += sum_j dS_ij k_j (fp32 atomics, unscaled; the dq pass is then
+// skipped). CTA = one column tile of 64 keys (CG = 64 / BL key blocks; for BL =
+// 128 two CTAs per block, one per half) and two warpgroups that take alternate
+// steps (64 queries each) of the union of the tile's query blocks, so the fixed
+// pattern's long summary lists are walked in half the time; their partial dK/dV
+// are summed in shared memory in warpgroup order (deterministic). K and V stay
+// in shared memory as the A operands of S^T = K Q^T and dP^T = V dO^T.
+template <typename T, int BL, bool kDq>
 __global__ void __launch_bounds__(256, 1)
     DkvKernel(LayoutView L, int heads, float scale_log2, float scale,
               const T* __restrict__ q, const T* __restrict__ k,
               const T* __restrict__ v, const T* __restrict__ dout,
               const float* __restrict__ lse, const float* __restrict__ delta,
-              T* __restrict__ dk, T* __restrict__ dv) {
+              T* __restrict__ dk, T* __restrict__ dv,
+              float* __restrict__ dq_acc) {
   using St = Steps<BL>;
   constexpr int CG = BL < 64 ? 64 / BL : 1;
   constexpr int kSplit = BL > 64 ? BL / 64 : 1;  // CTAs per key block
@@ -736,6 +754,13 @@ __global__ void __launch_bounds__(256, 1)
   float* lse_s =
       reinterpret_cast<float*>(dos + kStages * kW * kD);  // [kStages][64]
   float* dlt_s = lse_s + kStages * kW;                    // [kStages][64]
+  int32_t* pos_s =
+      reinterpret_cast<int32_t*>(dlt_s + kStages * kW);  // [kStages][64]
+  // dS^T of the current step (kDq): after both rings.
+  T* dst_s =
+      reinterpret_cast<T*>(reinterpret_cast<unsigned char*>(vs + kW * kD) +
+                           kDkvWarpgroups * kDkvRingBytes) +
+      wg * kW * kW;  // [64][64]
 
   const int tile = static_cast<int>(blockIdx.x) / kSplit;
   const int half = static_cast<int>(blockIdx.x) % kSplit;
@@ -788,6 +813,8 @@ __global__ void __launch_bounds__(256, 1)
         lse_s[buf * kW + wtid] = -INFINITY;  // padding: p = 0
         dlt_s[buf * kW + wtid] = 0.f;
       }
+      // Read a step after the lookup that produced it: no stall here.
+      if (kDq) pos_s[buf * kW + wtid] = static_cast<int32_t>(p);
     }
   };
 #pragma unroll
@@ -869,7 +896,44 @@ __global__ void __launch_bounds__(256, 1)
         }
       }
       AccumulatePB<T>(dva, st, dob);
+      if (kDq) {  // dS^T into shared memory, the A operand of dq += dS K
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            *reinterpret_cast<uint32_t*>(dst_s + Swz(warp * 16 + g + 8 * h, j) +
+                                         2 * t4) =
+                Ops<T>::pack(dpt[j][2 * h], dpt[j][2 * h + 1]);
+          }
+        }
+      }
       AccumulatePB<T>(dka, dpt, qb);
+      if (kDq) {
+        ProxyFence();
+        WarpgroupSync(wg);
+        // dq rows of the step (queries) += dS (64 x 64 keys) K (64 x 64):
+        // dS^T's rows are the K index, so both operands are MN-major.
+        float dqa[8][4];
+        WgFence();
+#pragma unroll
+        for (int kk = 0; kk < 4; ++kk)
+          Wgmma<T>::SS64MN(dqa, MNMajor(dst_s, kk), MNMajor(ks, kk), kk > 0);
+        WgCommit();
+        WgWait();
+        Pin(dqa);
+        const int32_t* pb = pos_s + buf * kW;
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int32_t pq = pb[warp * 16 + g + 8 * h];
+          if (pq < 0) continue;  // padding row
+          float* row = dq_acc + (slab + pq) * kD + 2 * t4;
+#pragma unroll
+          for (int j = 0; j < 8; ++j) {
+            atomicAdd(reinterpret_cast<float2*>(row + j * 8),
+                      make_float2(dqa[j][2 * h], dqa[j][2 * h + 1]));
+          }
+        }
+      }
     }
     WarpgroupSync(wg);  // a later prefetch overwrites this slot
   }
@@ -955,20 +1019,21 @@ int LaunchDqKernel(const LayoutView& L, const Problem& p, const void* q,
   return cudaGetLastError();
 }
 
-template <typename T, int BL>
+template <typename T, int BL, bool kDq>
 int LaunchDkvKernel(const LayoutView& L, const Problem& p, const void* q,
                     const void* k, const void* v, const float* lse,
                     const void* dout, const float* delta, void* dk, void* dv,
-                    cudaStream_t s) {
-  static const cudaError_t ok = PrepareSmem(DkvKernel<T, BL>, kDkvSmem);
+                    float* dq_acc, cudaStream_t s) {
+  constexpr int kSmem = DkvSmem<kDq>();
+  static const cudaError_t ok = PrepareSmem(DkvKernel<T, BL, kDq>, kSmem);
   if (ok != cudaSuccess) return ok;
   constexpr int kSplit = BL > 64 ? BL / 64 : 1;
-  DkvKernel<T, BL>
-      <<<dim3(L.num_col_tiles * kSplit, p.heads, p.batch), 256, kDkvSmem, s>>>(
+  DkvKernel<T, BL, kDq>
+      <<<dim3(L.num_col_tiles * kSplit, p.heads, p.batch), 256, kSmem, s>>>(
           L, p.heads, p.scale * kLog2e, p.scale, static_cast<const T*>(q),
           static_cast<const T*>(k), static_cast<const T*>(v),
           static_cast<const T*>(dout), lse, delta, static_cast<T*>(dk),
-          static_cast<T*>(dv));
+          static_cast<T*>(dv), dq_acc);
   return cudaGetLastError();
 }
 
@@ -1009,11 +1074,16 @@ int BackwardDq(const LayoutView& L, const Problem& p, const void* q,
 int BackwardDkv(const LayoutView& L, const Problem& p, const void* q,
                 const void* k, const void* v, const float* lse,
                 const void* dout, const float* delta, void* dk, void* dv,
-                CUstream_st* stream) {
+                float* dq_acc, CUstream_st* stream) {
   if (!Usable(L, p)) return cudaErrorInvalidValue;
   return ByTypeAndBlock(p.dtype, L.block, [&](auto t, auto bl) {
-    return LaunchDkvKernel<decltype(t), decltype(bl)::value>(
-        L, p, q, k, v, lse, dout, delta, dk, dv, stream);
+    using T = decltype(t);
+    constexpr int BL = decltype(bl)::value;
+    return dq_acc
+               ? LaunchDkvKernel<T, BL, true>(L, p, q, k, v, lse, dout, delta,
+                                              dk, dv, dq_acc, stream)
+               : LaunchDkvKernel<T, BL, false>(L, p, q, k, v, lse, dout, delta,
+                                               dk, dv, nullptr, stream);
   });
 }
 
