@@ -46,10 +46,15 @@ namespace {
 
 constexpr int kD = kHeadDim;  // 64 elements = 128 bytes per row
 constexpr int kW = 64;        // keys (forward, dq) or queries (dk/dv) a step
-// Shared-memory ring depth of the streamed operand (K/V, or Q/dO): loads are
-// issued kStages - 1 steps ahead, so a gather's latency (the block id, the
-// permutation, then the rows) hides behind two steps of products.
-constexpr int kStages = 3;
+// The streamed operand (K/V, or Q/dO) goes through a ring of shared-memory
+// slots. Loads are issued kAhead steps ahead, so a gather's latency (the
+// block id, the permutation, then the rows) hides behind two steps of
+// products; with kAhead + 2 slots, the slot a step refills was last read two
+// steps before, which every thread has finished once it passes the previous
+// step's barrier: one barrier a step. (The forward keeps kAhead + 1 slots and
+// a second barrier a step: its 128-register budget spills more with four.)
+constexpr int kAhead = 2;
+constexpr int kStages = kAhead + 2;
 
 // ---- wgmma and shared-memory layout -----------------------------------------
 
@@ -138,15 +143,17 @@ __device__ __forceinline__ uint64_t Desc(const void* smem, uint32_t lbo,
 }
 // K-major operand (rows of 64 K-elements), k-step kk: 32 bytes along the row;
 // 8-row groups 1024 bytes apart.
+// (The k-step is added to the descriptor's address field, in 16-byte units,
+// rather than recomputed from the address.)
 template <typename T>
 __device__ __forceinline__ uint64_t KMajor(const T* tile, int kk) {
-  return Desc(tile + kk * 16, 16, 1024);
+  return Desc(tile, 16, 1024) + static_cast<uint64_t>(2 * kk);
 }
 // MN-major A or B operand (rows = the K index, 64 M/N-elements each), k-step
 // kk: 16 rows on; 8-row groups 1024 bytes apart (one 64-wide atom along N).
 template <typename T>
 __device__ __forceinline__ uint64_t MNMajor(const T* tile, int kk) {
-  return Desc(tile + kk * 16 * kD, 8192, 1024);
+  return Desc(tile, 8192, 1024) + static_cast<uint64_t>(128 * kk);
 }
 
 __device__ __forceinline__ void WgFence() {
@@ -235,6 +242,36 @@ __device__ __forceinline__ void AccumulatePB(float (&acc)[8][4],
   WgCommit();
   WgWait();
   Pin(acc);
+}
+
+// acc1 += P1 B1 and acc2 += P2 B2 (as AccumulatePB), waited for once: P2 is
+// packed while the first product runs.
+template <typename T>
+__device__ __forceinline__ void AccumulateTwoPB(
+    float (&acc1)[8][4], const float (&p1)[8][4], const T* b1,
+    float (&acc2)[8][4], const float (&p2)[8][4], const T* b2) {
+  uint32_t pa[4][4], pb[4][4];
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) PackA<T>(pa[kk], p1, kk);
+  Pin(acc1);
+  Pin(acc2);
+  Pin(pa);
+  WgFence();
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk)
+    Wgmma<T>::template RS64<1>(acc1, pa[kk], MNMajor(b1, kk), 1);
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) PackA<T>(pb[kk], p2, kk);
+  Pin(pb);
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk)
+    Wgmma<T>::template RS64<1>(acc2, pb[kk], MNMajor(b2, kk), 1);
+  WgCommit();
+  WgWait();
+  Pin(acc1);
+  Pin(acc2);
+  Pin(pa);
+  Pin(pb);
 }
 
 // Chunk c (16 bytes) of tile row r: from position p of the [N, 64] slab
@@ -408,8 +445,9 @@ __device__ __forceinline__ uint64_t RowBits(int code, int r, int off,
 // warpgroups on an SM are independent and one's softmax overlaps another's
 // products. Per thread: warp slot `warp` of the tile owns tile rows
 // 16 warp .. +15 (block gw, rows r0, r0 + 8 of this lane in it).
-template <int BL, int NWG>
+template <int BL, int NWG, int SLOTS>
 struct QueryTile {
+  static_assert(SLOTS == kAhead + 1 || SLOTS == kAhead + 2);
   using St = Steps<BL>;
   static constexpr int kThreads = 128 * NWG;
   static constexpr int kRows = 64 * NWG;             // query rows of the CTA
@@ -490,25 +528,24 @@ struct QueryTile {
     CpAsyncCommit();
     kv.Advance();
   }
-  // Fills the first kStages - 1 ring slots (the caller's own loads, e.g. Q,
-  // join step 0's group: step `it` is in cp.async group `it`).
+  // Fills the first kAhead ring slots (the caller's own loads, e.g. Q, join
+  // step 0's group: step `it` is in cp.async group `it`).
   template <typename T>
   __device__ __forceinline__ void Prologue(T* ks, T* vs, const T* k,
                                            const T* v) {
 #pragma unroll
-    for (int st = 0; st < kStages - 1; ++st)
-      CopyKV(ks, vs, k, v, st, st < nsteps);
+    for (int st = 0; st < kAhead; ++st) CopyKV(ks, vs, k, v, st, st < nsteps);
   }
-  // Start of step it: issues the loads of step it + kStages - 1, takes this
+  // Start of step it: issues the loads of step it + kAhead, takes this
   // step's codes (code: this warp's block; returns whether any block of the
   // warpgroup uses the step), reads the next step's, and waits for step it's
   // rows (all threads; the caller's products may then read ring slot
-  // it % kStages).
+  // it % SLOTS).
   template <typename T>
   __device__ __forceinline__ bool BeginStep(int it, T* ks, T* vs, const T* k,
                                             const T* v, int (&code)[St::E]) {
-    const int ahead = it + kStages - 1;
-    CopyKV(ks, vs, k, v, ahead % kStages, ahead < nsteps);
+    const int ahead = it + kAhead;
+    CopyKV(ks, vs, k, v, ahead % SLOTS, ahead < nsteps);
     bool wg_any = false;
 #pragma unroll
     for (int j = 0; j < St::E; ++j) {
@@ -517,10 +554,15 @@ struct QueryTile {
       for (int b = 0; b < NB; ++b) wg_any |= next_codes[j][b] != kAbsent;
     }
     StepCodes<BL, NB>(codes, e0, nent, nsteps, it + 1, G, wg_first, next_codes);
-    CpAsyncWait<kStages - 1>();
+    CpAsyncWait<kAhead>();
     ProxyFence();
     __syncthreads();
     return wg_any;
+  }
+  // End of a step: with kAhead + 1 slots, the next step refills the slot
+  // just read, so every thread must be done with it.
+  __device__ __forceinline__ void EndStep() const {
+    if (SLOTS == kAhead + 1) __syncthreads();
   }
   // Live-key bits of this lane's two rows for step it (see RowBits).
   __device__ __forceinline__ void Bits(const LayoutView& L, int it,
@@ -538,9 +580,10 @@ struct QueryTile {
 
 // ---- Forward ----------------------------------------------------------------
 
+constexpr int kFwdSlots = kAhead + 1;
 template <int NWG>
 constexpr int FwdSmem() {
-  return (64 * NWG + 2 * kStages * kW) * kD * 2 + 1024;
+  return (64 * NWG + 2 * kFwdSlots * kW) * kD * 2 + 1024;
 }
 // CTAs per SM: NWG = 2, two (128 registers); NWG = 1, three (168 registers:
 // four would need 228 KB of shared memory).
@@ -561,10 +604,10 @@ __global__ void __launch_bounds__(128 * NWG, FwdMinBlocks<NWG>())
                   float* __restrict__ lse) {
   using St = Steps<BL>;
   extern __shared__ unsigned char smem_raw[];
-  using QT = QueryTile<BL, NWG>;
+  using QT = QueryTile<BL, NWG, kFwdSlots>;
   T* qs = reinterpret_cast<T*>(AlignSmem(smem_raw));  // [kRows][64]
-  T* ks = qs + QT::kRows * kD;                        // [kStages][64][64]
-  T* vs = ks + kStages * kW * kD;                     // [kStages][64][64]
+  T* ks = qs + QT::kRows * kD;                        // [kFwdSlots][64][64]
+  T* vs = ks + kFwdSlots * kW * kD;                   // [kFwdSlots][64][64]
 
   QT qt(L, tiles, heads);
   if (!qt.HasRows()) return;  // CTA-uniform
@@ -581,8 +624,8 @@ __global__ void __launch_bounds__(128 * NWG, FwdMinBlocks<NWG>())
   for (int it = 0; it < qt.nsteps; ++it) {
     int code[St::E];
     if (qt.BeginStep(it, ks, vs, k, v, code)) {  // warpgroup-uniform
-      const T* kb = ks + (it % kStages) * kW * kD;
-      const T* vb = vs + (it % kStages) * kW * kD;
+      const T* kb = ks + (it % kFwdSlots) * kW * kD;
+      const T* vb = vs + (it % kFwdSlots) * kW * kD;
       float s[8][4];
       WgFence();
 #pragma unroll
@@ -626,7 +669,7 @@ __global__ void __launch_bounds__(128 * NWG, FwdMinBlocks<NWG>())
       }
       AccumulatePB<T>(o, s, vb);
     }
-    __syncthreads();  // a later prefetch overwrites this slot
+    qt.EndStep();
   }
   CpAsyncWait<0>();
 
@@ -657,7 +700,7 @@ __global__ void __launch_bounds__(128 * NWG, 2 / NWG)
              T* __restrict__ dq) {
   using St = Steps<BL>;
   extern __shared__ unsigned char smem_raw[];
-  using QT = QueryTile<BL, NWG>;
+  using QT = QueryTile<BL, NWG, kStages>;
   T* qs = reinterpret_cast<T*>(AlignSmem(smem_raw));  // [kRows][64]
   T* dos = qs + QT::kRows * kD;                       // [kRows][64]
   T* ks = dos + QT::kRows * kD;                       // [kStages][64][64]
@@ -697,7 +740,6 @@ __global__ void __launch_bounds__(128 * NWG, 2 / NWG)
       }
       AccumulatePB<T>(acc, s, kb);
     }
-    __syncthreads();
   }
   CpAsyncWait<0>();
   if (rows.valid)
@@ -818,14 +860,14 @@ __global__ void __launch_bounds__(256, 1)
     }
   };
 #pragma unroll
-  for (int st = 0; st < kStages - 1; ++st) {  // {step 0}, {step 1}, ...
+  for (int st = 0; st < kAhead; ++st) {  // {step 0}, {step 1}, ...
     if (st < nlocal) load_q(st);
     CpAsyncCommit();
     qd.Advance();
   }
   int next_codes[St::E][CG];  // the next step's codes, read a step early
   StepCodes<BL, CG>(L.col_tile_codes, c0, nent, nsteps, wg, CG, 0, next_codes);
-  CpAsyncWait<kStages - 1>();  // K and V (the oldest group) are in
+  CpAsyncWait<kAhead>();  // K and V (the oldest group) are in
   ProxyFence();
   __syncthreads();
 
@@ -833,7 +875,7 @@ __global__ void __launch_bounds__(256, 1)
   float dva[8][4] = {};
   for (int it = 0; it < nlocal; ++it) {
     const int step = wg + 2 * it;  // step of the list
-    if (it + kStages - 1 < nlocal) load_q(it + kStages - 1);
+    if (it + kAhead < nlocal) load_q(it + kAhead);
     CpAsyncCommit();
     qd.Advance();
     int code[St::E];
@@ -846,7 +888,12 @@ __global__ void __launch_bounds__(256, 1)
     }
     StepCodes<BL, CG>(L.col_tile_codes, c0, nent, nsteps, step + 2, CG, 0,
                       next_codes);
-    CpAsyncWait<kStages - 1>();
+    CpAsyncWait<kAhead>();
+    {  // this thread's lse entry of the step (its own copy) to base 2; +inf
+       // for a row with no live key and for padding, so that p = 0
+      float& l = lse_s[(it % kStages) * kW + wtid % kW];
+      if (wtid < kW) l = l == -INFINITY ? INFINITY : l * kLog2e;
+    }
     ProxyFence();
     WarpgroupSync(wg);
     if (wg_any) {
@@ -857,16 +904,14 @@ __global__ void __launch_bounds__(256, 1)
       const float* dlb = dlt_s + buf * kW;
       float st[8][4], dpt[8][4];  // S^T, dP^T: keys x queries
       IssueTwoScoreProducts<T>(st, ks, qb, dpt, vs, dob);
-      // This lane's 16 query columns (j * 8 + 2 t4 + c): lse in base 2
-      // (+inf for a row with no live key, and for padding, so that p = 0),
-      // and delta; then the live bits of its two keys over the step.
+      // This lane's 16 query columns (j * 8 + 2 t4 + c): lse (base 2, see
+      // above) and delta; then the live bits of its two keys over the step.
       float lse2[8][2], dlt[8][2];
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
 #pragma unroll
         for (int c = 0; c < 2; ++c) {
-          const float lv = lsb[j * 8 + 2 * t4 + c];  // natural log
-          lse2[j][c] = lv == -INFINITY ? INFINITY : lv * kLog2e;
+          lse2[j][c] = lsb[j * 8 + 2 * t4 + c];
           dlt[j][c] = dlb[j * 8 + 2 * t4 + c];
         }
       }
@@ -895,8 +940,15 @@ __global__ void __launch_bounds__(256, 1)
           dpt[j][i] = p * (dpt[j][i] - dlt[j][c]);  // dS^T
         }
       }
-      AccumulatePB<T>(dva, st, dob);
-      if (kDq) {  // dS^T into shared memory, the A operand of dq += dS K
+      if (!kDq && BL >= 64) {  // dv += P^T dO and dk += dS^T Q, one wait
+        AccumulateTwoPB<T>(dva, st, dob, dka, dpt, qb);
+      } else if (!kDq) {
+        // Blocks 16 and 32 (254 registers): one wait each was faster.
+        AccumulatePB<T>(dva, st, dob);
+        AccumulatePB<T>(dka, dpt, qb);
+      } else {
+        AccumulatePB<T>(dva, st, dob);
+        // dS^T into shared memory, the A operand of dq += dS K
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
 #pragma unroll
@@ -906,9 +958,7 @@ __global__ void __launch_bounds__(256, 1)
                 Ops<T>::pack(dpt[j][2 * h], dpt[j][2 * h + 1]);
           }
         }
-      }
-      AccumulatePB<T>(dka, dpt, qb);
-      if (kDq) {
+        AccumulatePB<T>(dka, dpt, qb);
         ProxyFence();
         WarpgroupSync(wg);
         // dq rows of the step (queries) += dS (64 x 64 keys) K (64 x 64):
@@ -935,7 +985,6 @@ __global__ void __launch_bounds__(256, 1)
         }
       }
     }
-    WarpgroupSync(wg);  // a later prefetch overwrites this slot
   }
   CpAsyncWait<0>();
   // Warpgroup 1's partials, through its ring, into warpgroup 0's (in order).
