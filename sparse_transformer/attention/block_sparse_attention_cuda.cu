@@ -17,14 +17,16 @@
 //              dk/dv pass: CTA = one key block over the column CSR; "split":
 //              8 warps in 128/block groups, group s taking every s-th query
 //              sub-tile, partial dk/dv summed in smem in group order;
-//              dq pass: like the forward (same G), over the row lists, on a
-//              side stream concurrently with dk/dv (fork/join events).
+//              dq pass: like the forward (same G), over the row lists,
+//              concurrently with dk/dv (which runs on a high-priority side
+//              stream, fork/join events).
 //              Two passes cost a second recomputation of QK^T and dO V^T but
 //              avoid fp32 atomics on dq (contention on the fixed pattern's
 //              summary columns, which every later row reads) and keep results
 //              bit-reproducible.
-// On a Hopper GPU with head dim 64 the forward (and, opted in, the backward)
-// runs on the wgmma kernels of block_sparse_attention_sm90.cu instead.
+// On a Hopper GPU with head dim 64 the forward, the dq pass and (for long
+// column lists) the dk/dv pass run on the wgmma kernels of
+// block_sparse_attention_sm90.cu instead.
 // Tensor cores: mma.sync m16n8k16 (bf16/fp16 in, fp32 accumulate), operands
 // from shared memory through ldmatrix (rows padded by 16 B). The per-head
 // permutation (strided transpose) is fused: every row load/store goes through
@@ -772,8 +774,11 @@ cudaError_t GetSideStream(SideStream* out) {
   auto it = per_device.find(device);
   if (it == per_device.end()) {
     SideStream s;
-    if ((err = cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking)) !=
+    int least = 0, greatest = 0;
+    if ((err = cudaDeviceGetStreamPriorityRange(&least, &greatest)) !=
             cudaSuccess ||
+        (err = cudaStreamCreateWithPriority(&s.stream, cudaStreamNonBlocking,
+                                            greatest)) != cudaSuccess ||
         (err = cudaEventCreateWithFlags(&s.fork, cudaEventDisableTiming)) !=
             cudaSuccess ||
         (err = cudaEventCreateWithFlags(&s.join, cudaEventDisableTiming)) !=
@@ -832,9 +837,11 @@ int Backward(const LayoutView& L, const Problem& p, const void* q,
     const cudaError_t freed = cudaFreeAsync(acc, stream);
     return err != cudaSuccess ? err : freed;
   }
-  // dq and dk/dv are independent once delta exists: run dq on a side stream
-  // so the two passes fill the GPU together (the small patterns' kernels
-  // are latency-bound and leave most of it idle one at a time).
+  // dq and dk/dv are independent once delta exists, and run together (the
+  // small patterns' kernels are latency-bound and leave most of the GPU idle
+  // one at a time). dk/dv, the longer pass, goes first on a high-priority
+  // side stream, so the block scheduler starts its CTAs first and dq's fill
+  // the tail.
   SideStream side;
   err = GetSideStream(&side);
   if (err != cudaSuccess) return err;
@@ -842,25 +849,24 @@ int Backward(const LayoutView& L, const Problem& p, const void* q,
   if ((err = cudaStreamWaitEvent(side.stream, side.fork, 0)) != cudaSuccess)
     return err;
   int e;
+  if (D == sm90::kHeadDim && L.hopper_cols) {
+    e = sm90::BackwardDkv(L, p, q, k, v, lse, dout, delta, dk, dv, nullptr,
+                          side.stream);
+  } else {
+    constexpr int G = kTileRows / BL;
+    e = (G > 1 && L.col_split) ? DkvS<T, BL, D, G>(L, p, q, k, v, lse, dout,
+                                                   delta, dk, dv, side.stream)
+                               : DkvS<T, BL, D, 1>(L, p, q, k, v, lse, dout,
+                                                   delta, dk, dv, side.stream);
+  }
+  if (e != cudaSuccess) return e;
   if (D == sm90::kHeadDim && L.hopper_dq) {
-    e = sm90::BackwardDq(L, p, q, k, v, lse, dout, delta, dq, side.stream);
+    e = sm90::BackwardDq(L, p, q, k, v, lse, dout, delta, dq, stream);
   } else {
     constexpr int G = kTileRows / BL;
     e = (G > 1 && L.row_merge)
-            ? DqG<T, BL, D, G>(L, p, q, k, v, lse, dout, delta, dq, side.stream)
-            : DqG<T, BL, D, 1>(L, p, q, k, v, lse, dout, delta, dq,
-                               side.stream);
-  }
-  if (e != cudaSuccess) return e;
-  if (D == sm90::kHeadDim && L.hopper_cols) {
-    e = sm90::BackwardDkv(L, p, q, k, v, lse, dout, delta, dk, dv, nullptr,
-                          stream);
-  } else {
-    constexpr int G = kTileRows / BL;
-    e = (G > 1 && L.col_split)
-            ? DkvS<T, BL, D, G>(L, p, q, k, v, lse, dout, delta, dk, dv, stream)
-            : DkvS<T, BL, D, 1>(L, p, q, k, v, lse, dout, delta, dk, dv,
-                                stream);
+            ? DqG<T, BL, D, G>(L, p, q, k, v, lse, dout, delta, dq, stream)
+            : DqG<T, BL, D, 1>(L, p, q, k, v, lse, dout, delta, dq, stream);
   }
   if (e != cudaSuccess) return e;
   if ((err = cudaEventRecord(side.join, side.stream)) != cudaSuccess)

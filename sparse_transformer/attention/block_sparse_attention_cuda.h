@@ -101,11 +101,12 @@ absl::Status BlockSparseAttentionForwardCuda(
 // Overwrites dq, dk, dv. `out` and `lse` are the forward's; delta is a
 // [B, H, N] fp32 workspace. By default two recomputation passes without
 // atomics, whose results are bit-reproducible (dq over the row CSR, dk/dv
-// over the column CSR; the dq pass runs on an internal side stream joined
-// back to `stream` by events); with UploadOptions::fused_dq where dk/dv runs
-// on wgmma, one pass over the column tiles gives dk, dv and dq (dq summed by
-// fp32 atomics in a [B, H, N, K] fp32 workspace from the stream-ordered pool).
-// Either way the call stays ordered on `stream` (graph capture included).
+// over the column CSR, run concurrently: dk/dv on an internal side stream
+// joined back to `stream` by events); with UploadOptions::fused_dq where dk/dv
+// runs on wgmma, one pass over the column tiles gives dk, dv and dq (dq summed
+// by fp32 atomics in a [B, H, N, K] fp32 workspace from the stream-ordered
+// pool). Either way the call stays ordered on `stream` (graph capture
+// included).
 absl::Status BlockSparseAttentionBackwardCuda(
     const DeviceAttentionLayout& layout, const CudaAttentionShape& shape,
     const void* q, const void* k, const void* v, const void* out,
