@@ -67,11 +67,6 @@ struct LayoutView {
   bool hopper_rows = false;
   bool hopper_dq = false;
   bool hopper_cols = false;
-  // Warpgroups per CTA of the wgmma forward and dq passes: 2 (a CTA takes a
-  // 128-row tile, both warpgroups sharing its K/V tiles) or 1 (a CTA takes
-  // 64 rows: independent warpgroups, twice the K/V traffic).
-  int hopper_fwd_warpgroups = 2;
-  int hopper_dq_warpgroups = 2;
   // With hopper_cols: the wgmma dk/dv pass also accumulates dq (fp32
   // atomics into a workspace, then scaled and converted) and no dq pass
   // runs; dq is then not bit-reproducible from run to run.

@@ -159,16 +159,6 @@ DeviceAttentionLayout::~DeviceAttentionLayout() {
 absl::StatusOr<std::unique_ptr<DeviceAttentionLayout>>
 DeviceAttentionLayout::Upload(const AttentionLayout& layout,
                               const UploadOptions& options) {
-  for (const auto& [name, wg] :
-       {std::pair<const char*, int>{"hopper_forward_warpgroups",
-                                    options.hopper_forward_warpgroups},
-        {"hopper_dq_warpgroups", options.hopper_dq_warpgroups}}) {
-    if (wg < 0 || wg > 2) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("block-sparse attention (CUDA): UploadOptions::", name,
-                       " is ", wg, "; expected 0 (choose), 1 or 2"));
-    }
-  }
   std::unique_ptr<DeviceAttentionLayout> d(new DeviceAttentionLayout());
   auto upload = [&](const void* src, size_t bytes,
                     const char* name) -> absl::StatusOr<void*> {
@@ -214,11 +204,6 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout,
         "current device is not compute capability 9.0 (the wgmma kernels are "
         "built for sm_90a)");
   }
-  v.hopper_fwd_warpgroups = options.hopper_forward_warpgroups > 0
-                                ? options.hopper_forward_warpgroups
-                                : 2;
-  v.hopper_dq_warpgroups =
-      options.hopper_dq_warpgroups > 0 ? options.hopper_dq_warpgroups : 2;
   // kAuto on a Hopper GPU: forward and dq on wgmma (faster than mma.sync);
   // dk/dv on wgmma where the column lists are long (on average at least 256
   // queries, four wgmma steps: dense, fixed), else on mma.sync (local and

@@ -42,10 +42,6 @@ struct UploadOptions {
   Choice row_merge = Choice::kAuto;
   Choice col_split = Choice::kAuto;
   Choice hopper = Choice::kAuto;
-  // Warpgroups per CTA of the wgmma forward and dq passes (LayoutView::
-  // hopper_fwd_warpgroups / hopper_dq_warpgroups): 0 chooses, 1 or 2 forces.
-  int hopper_forward_warpgroups = 0;
-  int hopper_dq_warpgroups = 0;
   // Where dk/dv runs on wgmma: compute dq in the same pass (fp32 atomics
   // into a workspace) instead of a separate dq pass (no atomics, dq
   // bit-reproducible from run to run). Off by default: on the H200 it was

@@ -436,45 +436,34 @@ __device__ __forceinline__ uint64_t RowBits(int code, int r, int off,
   return (w >> (bit & 63)) & kAll;
 }
 
-// A CTA's share of a 128-row query tile of a row tile list (the forward
-// and the dq pass): its rows, its K/V stream through the ring and each step's
-// mask codes, read a step ahead. NWG = 2: the CTA takes the whole tile with
-// two warpgroups sharing each K/V tile (half the K/V traffic, but the two
-// warpgroups move in lockstep); NWG = 1: one warpgroup takes one half of the
-// tile (two CTAs a tile, each with its own copy of the K/V stream), so the
-// warpgroups on an SM are independent and one's softmax overlaps another's
-// products. Per thread: warp slot `warp` of the tile owns tile rows
-// 16 warp .. +15 (block gw, rows r0, r0 + 8 of this lane in it).
-template <int BL, int NWG, int SLOTS>
+// A CTA's 128-row query tile of a row tile list (the forward and the dq
+// pass): its rows, its K/V stream through the SLOTS-slot ring and each step's
+// mask codes, read a step ahead. Two warpgroups of 64 rows share each K/V
+// tile. Per thread: warp `warp` owns tile rows 16 warp .. +15 (block gw,
+// rows r0, r0 + 8 of this lane in it).
+template <int BL, int SLOTS>
 struct QueryTile {
   static_assert(SLOTS == kAhead + 1 || SLOTS == kAhead + 2);
   using St = Steps<BL>;
-  static constexpr int kThreads = 128 * NWG;
-  static constexpr int kRows = 64 * NWG;             // query rows of the CTA
   static constexpr int G = BL < 128 ? 128 / BL : 1;  // codes per entry
   static constexpr int NB = BL < 64 ? 64 / BL : 1;   // blocks of a warpgroup
   int tid, warp, lane, g, t4, wg;
-  int row0;  // first tile row of the CTA (0, or 64 for the second half)
   int64_t n, slab, first_row, e0;
   const int32_t* inv;
   const int32_t* codes;
   int nent, nsteps, gw, r0, wg_first;
-  RowStream<BL, kThreads, false> kv;
+  RowStream<BL, 256, false> kv;
   int next_codes[St::E][NB];
 
   __device__ __forceinline__ QueryTile(const LayoutView& L,
                                        const RowTiles& tiles, int heads) {
-    static_assert(NWG == 1 || NWG == 2);
-    const int part = NWG == 2 ? 0 : static_cast<int>(blockIdx.x) % 2;
     tid = threadIdx.x;
-    warp = part * 4 + tid / 32;
+    warp = tid / 32;
     lane = tid % 32;
     g = lane / 4;
     t4 = lane % 4;
     wg = warp / 4;
-    row0 = part * 64;
-    const int tile =
-        tiles.num_tiles - 1 - static_cast<int>(blockIdx.x) / (3 - NWG);
+    const int tile = tiles.num_tiles - 1 - static_cast<int>(blockIdx.x);
     const int h = blockIdx.y;
     const int lh = h % L.layout_heads;
     n = L.n;
@@ -490,30 +479,25 @@ struct QueryTile {
     r0 = (warp * 16) % BL + g;
     wg_first = (wg * 64) / BL;
     first_row = static_cast<int64_t>(tile) * 128;
-    kv = RowStream<BL, kThreads, false>{tiles.cols, inv, e0, nent, nsteps, tid};
+    kv = RowStream<BL, 256, false>{tiles.cols, inv, e0, nent, nsteps, tid};
     kv.Start();
     StepCodes<BL, NB>(codes, e0, nent, nsteps, 0, G, wg_first, next_codes);
   }
-  // Whether the CTA has rows (a partial last tile may leave a half empty).
-  __device__ __forceinline__ bool HasRows() const {
-    return first_row + row0 < n;
-  }
-  // Position of row r of the CTA in the slab (through the permutation), -1
-  // past n.
+  // Position of tile row r in the slab (through the permutation), -1 past n.
   __device__ __forceinline__ int64_t RowPos(int r) const {
-    const int64_t p = first_row + row0 + r;
+    const int64_t p = first_row + r;
     if (p >= n) return -1;
     return inv ? __ldg(inv + p) : p;
   }
-  // This warpgroup's 64 rows of a CTA tile of kRows rows in shared memory.
+  // This warpgroup's 64 rows of a 128-row tile in shared memory.
   template <typename T>
   __device__ __forceinline__ const T* Own(const T* tile) const {
-    return tile + (NWG == 2 ? wg : 0) * 64 * kD;
+    return tile + wg * 64 * kD;
   }
-  // Loads the CTA's rows of the [N, 64] slab `src` into `tile` (cp.async).
+  // Loads the tile's rows of the [N, 64] slab `src` into `tile` (cp.async).
   template <typename T>
   __device__ __forceinline__ void LoadRows(T* tile, const T* src) const {
-    LoadTile<T, kRows, kThreads>(
+    LoadTile<T, 128, 256>(
         tile, src + slab * kD, [&](int r) { return RowPos(r); }, tid);
   }
   // Copies the K and V rows of the stream's current step into ring slot buf
@@ -581,36 +565,27 @@ struct QueryTile {
 // ---- Forward ----------------------------------------------------------------
 
 constexpr int kFwdSlots = kAhead + 1;
-template <int NWG>
-constexpr int FwdSmem() {
-  return (64 * NWG + 2 * kFwdSlots * kW) * kD * 2 + 1024;
-}
-// CTAs per SM: NWG = 2, two (128 registers); NWG = 1, three (168 registers:
-// four would need 228 KB of shared memory).
-template <int NWG>
-constexpr int FwdMinBlocks() {
-  return NWG == 2 ? 2 : 3;
-}
+constexpr int kFwdSmem = (128 + 2 * kFwdSlots * kW) * kD * 2 + 1024;
 
-// q, k, v, out: [B, H, N, 64]; lse: [B, H, N]. CTA = 64 NWG query rows of a
-// 128-row tile (G = 128 / BL blocks, G = 1 for BL = 128), NWG warpgroups of
-// 64 rows (see QueryTile). Several CTAs per SM: one CTA's softmax overlaps
-// another's products.
-template <typename T, int BL, int NWG>
-__global__ void __launch_bounds__(128 * NWG, FwdMinBlocks<NWG>())
+// q, k, v, out: [B, H, N, 64]; lse: [B, H, N]. CTA = 128 query rows (G =
+// 128 / BL blocks, G = 1 for BL = 128), 2 warpgroups of 64 rows. Two CTAs
+// per SM (128 registers): one CTA's softmax overlaps the other's products;
+// blocks 16 and 32 spill 152 and 64 bytes at that cap (ptxas, sm_90a), still
+// faster than one CTA per SM, or than CTAs of one warpgroup, three per SM,
+// at 168 registers without spills (KERNEL_NOTES.md, v16).
+template <typename T, int BL>
+__global__ void __launch_bounds__(256, 2)
     ForwardKernel(LayoutView L, RowTiles tiles, int heads, float scale_log2,
                   const T* __restrict__ q, const T* __restrict__ k,
                   const T* __restrict__ v, T* __restrict__ out,
                   float* __restrict__ lse) {
   using St = Steps<BL>;
   extern __shared__ unsigned char smem_raw[];
-  using QT = QueryTile<BL, NWG, kFwdSlots>;
-  T* qs = reinterpret_cast<T*>(AlignSmem(smem_raw));  // [kRows][64]
-  T* ks = qs + QT::kRows * kD;                        // [kFwdSlots][64][64]
+  T* qs = reinterpret_cast<T*>(AlignSmem(smem_raw));  // [128][64]
+  T* ks = qs + 128 * kD;                              // [kFwdSlots][64][64]
   T* vs = ks + kFwdSlots * kW * kD;                   // [kFwdSlots][64][64]
 
-  QT qt(L, tiles, heads);
-  if (!qt.HasRows()) return;  // CTA-uniform
+  QueryTile<BL, kFwdSlots> qt(L, tiles, heads);
   qt.LoadRows(qs, q);
   qt.Prologue(ks, vs, k, v);  // Q joins step 0's group
   // Q stays in shared memory as the A operand of S = Q K^T. (Holding it in
@@ -681,18 +656,14 @@ __global__ void __launch_bounds__(128 * NWG, FwdMinBlocks<NWG>())
 
 // ---- Backward: dq pass ------------------------------------------------------
 
-template <int NWG>
-constexpr int DqSmem() {
-  return (2 * 64 * NWG + 2 * kStages * kW) * kD * 2 + 1024;
-}
+constexpr int kDqSmem = (2 * 128 + 2 * kStages * kW) * kD * 2 + 1024;
 
 // dq = scale * sum_j dS_ij k_j, dS = P * (dP - delta), dP = dout V^T.
-// CTA = 64 NWG query rows (see QueryTile); Q and dO stay in shared memory as
-// the A operands of S = Q K^T and dP = dO V^T. Up to 255 registers: two
-// warpgroups an SM (at 128 registers S, dP and the dq accumulator spill
-// 130-280 bytes).
-template <typename T, int BL, int NWG>
-__global__ void __launch_bounds__(128 * NWG, 2 / NWG)
+// CTA = 128 query rows, 2 warpgroups; Q and dO stay in shared memory as the
+// A operands of S = Q K^T and dP = dO V^T. One CTA per SM: at two (128
+// registers) S, dP and the dq accumulator spill 130-280 bytes.
+template <typename T, int BL>
+__global__ void __launch_bounds__(256, 1)
     DqKernel(LayoutView L, RowTiles tiles, int heads, float scale_log2,
              float scale, const T* __restrict__ q, const T* __restrict__ k,
              const T* __restrict__ v, const T* __restrict__ dout,
@@ -700,14 +671,12 @@ __global__ void __launch_bounds__(128 * NWG, 2 / NWG)
              T* __restrict__ dq) {
   using St = Steps<BL>;
   extern __shared__ unsigned char smem_raw[];
-  using QT = QueryTile<BL, NWG, kStages>;
-  T* qs = reinterpret_cast<T*>(AlignSmem(smem_raw));  // [kRows][64]
-  T* dos = qs + QT::kRows * kD;                       // [kRows][64]
-  T* ks = dos + QT::kRows * kD;                       // [kStages][64][64]
+  T* qs = reinterpret_cast<T*>(AlignSmem(smem_raw));  // [128][64]
+  T* dos = qs + 128 * kD;                             // [128][64]
+  T* ks = dos + 128 * kD;                             // [kStages][64][64]
   T* vs = ks + kStages * kW * kD;                     // [kStages][64][64]
 
-  QT qt(L, tiles, heads);
-  if (!qt.HasRows()) return;  // CTA-uniform
+  QueryTile<BL, kStages> qt(L, tiles, heads);
   qt.LoadRows(qs, q);
   qt.LoadRows(dos, dout);
   qt.Prologue(ks, vs, k, v);  // Q and dO join step 0's group
@@ -1035,33 +1004,30 @@ RowTiles HopperRowTiles(const LayoutView& L) {
                   L.num_tiles};
 }
 
-template <typename T, int BL, int NWG>
+template <typename T, int BL>
 int LaunchForwardKernel(const LayoutView& L, const Problem& p, const void* q,
                         const void* k, const void* v, void* out, float* lse,
                         cudaStream_t s) {
-  constexpr int kSmem = FwdSmem<NWG>();
-  static const cudaError_t ok = PrepareSmem(ForwardKernel<T, BL, NWG>, kSmem);
+  static const cudaError_t ok = PrepareSmem(ForwardKernel<T, BL>, kFwdSmem);
   if (ok != cudaSuccess) return ok;
   const RowTiles tiles = HopperRowTiles(L);
-  ForwardKernel<T, BL, NWG>
-      <<<dim3(tiles.num_tiles * (3 - NWG), p.heads, p.batch), 128 * NWG, kSmem,
-         s>>>(L, tiles, p.heads, p.scale * kLog2e, static_cast<const T*>(q),
-              static_cast<const T*>(k), static_cast<const T*>(v),
-              static_cast<T*>(out), lse);
+  ForwardKernel<T, BL>
+      <<<dim3(tiles.num_tiles, p.heads, p.batch), 256, kFwdSmem, s>>>(
+          L, tiles, p.heads, p.scale * kLog2e, static_cast<const T*>(q),
+          static_cast<const T*>(k), static_cast<const T*>(v),
+          static_cast<T*>(out), lse);
   return cudaGetLastError();
 }
 
-template <typename T, int BL, int NWG>
+template <typename T, int BL>
 int LaunchDqKernel(const LayoutView& L, const Problem& p, const void* q,
                    const void* k, const void* v, const float* lse,
                    const void* dout, const float* delta, void* dq,
                    cudaStream_t s) {
-  constexpr int kSmem = DqSmem<NWG>();
-  static const cudaError_t ok = PrepareSmem(DqKernel<T, BL, NWG>, kSmem);
+  static const cudaError_t ok = PrepareSmem(DqKernel<T, BL>, kDqSmem);
   if (ok != cudaSuccess) return ok;
   const RowTiles tiles = HopperRowTiles(L);
-  DqKernel<T, BL, NWG><<<dim3(tiles.num_tiles * (3 - NWG), p.heads, p.batch),
-                         128 * NWG, kSmem, s>>>(
+  DqKernel<T, BL><<<dim3(tiles.num_tiles, p.heads, p.batch), 256, kDqSmem, s>>>(
       L, tiles, p.heads, p.scale * kLog2e, p.scale, static_cast<const T*>(q),
       static_cast<const T*>(k), static_cast<const T*>(v),
       static_cast<const T*>(dout), lse, delta, static_cast<T*>(dq));
@@ -1097,11 +1063,8 @@ int Forward(const LayoutView& L, const Problem& p, const void* q, const void* k,
             const void* v, void* out, float* lse, CUstream_st* stream) {
   if (!Usable(L, p)) return cudaErrorInvalidValue;
   return ByTypeAndBlock(p.dtype, L.block, [&](auto t, auto bl) {
-    using T = decltype(t);
-    constexpr int BL = decltype(bl)::value;
-    return L.hopper_fwd_warpgroups == 1
-               ? LaunchForwardKernel<T, BL, 1>(L, p, q, k, v, out, lse, stream)
-               : LaunchForwardKernel<T, BL, 2>(L, p, q, k, v, out, lse, stream);
+    return LaunchForwardKernel<decltype(t), decltype(bl)::value>(
+        L, p, q, k, v, out, lse, stream);
   });
 }
 
@@ -1110,13 +1073,8 @@ int BackwardDq(const LayoutView& L, const Problem& p, const void* q,
                const float* delta, void* dq, CUstream_st* stream) {
   if (!Usable(L, p)) return cudaErrorInvalidValue;
   return ByTypeAndBlock(p.dtype, L.block, [&](auto t, auto bl) {
-    using T = decltype(t);
-    constexpr int BL = decltype(bl)::value;
-    return L.hopper_dq_warpgroups == 1
-               ? LaunchDqKernel<T, BL, 1>(L, p, q, k, v, lse, dout, delta, dq,
-                                          stream)
-               : LaunchDqKernel<T, BL, 2>(L, p, q, k, v, lse, dout, delta, dq,
-                                          stream);
+    return LaunchDqKernel<decltype(t), decltype(bl)::value>(
+        L, p, q, k, v, lse, dout, delta, dq, stream);
   });
 }
 
@@ -1154,8 +1112,8 @@ bool HopperKernelsAvailable() {
         cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor,
                                device) == cudaSuccess &&
         major == 9 && minor == 0 &&
-        cudaFuncGetAttributes(
-            &attr, sm90::ForwardKernel<__nv_bfloat16, 32, 2>) == cudaSuccess;
+        cudaFuncGetAttributes(&attr, sm90::ForwardKernel<__nv_bfloat16, 32>) ==
+            cudaSuccess;
     cudaGetLastError();  // a failed probe must not linger as the last error
     cached[device] = yes ? 1 : 2;
   }

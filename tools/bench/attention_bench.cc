@@ -49,10 +49,6 @@ DEFINE_string(hopper, "auto",
               "Hopper wgmma kernels (head dim 64, compute capability 9.0): "
               "auto (forward and dq on wgmma, dk/dv too for long column "
               "lists), on (all), off");
-DEFINE_int32(hopper_fwd_wg, 0,
-             "warpgroups per CTA of the wgmma forward: 0 auto, 1 or 2");
-DEFINE_int32(hopper_dq_wg, 0,
-             "warpgroups per CTA of the wgmma dq pass: 0 auto, 1 or 2");
 DEFINE_bool(fused_dq, false,
             "with wgmma dk/dv: dq in the same pass (fp32 atomics)");
 DEFINE_int32(warmup, 5, "untimed runs before timing");
@@ -155,25 +151,20 @@ Row RunCase(const std::string& name, int64_t n) {
   options.row_merge = choice(FLAGS_row_merge);
   options.col_split = choice(FLAGS_col_split);
   options.hopper = choice(FLAGS_hopper);
-  options.hopper_forward_warpgroups = FLAGS_hopper_fwd_wg;
-  options.hopper_dq_warpgroups = FLAGS_hopper_dq_wg;
   options.fused_dq = FLAGS_fused_dq;
   auto dlayout_or = DeviceAttentionLayout::Upload(layout, options);
   st::ExitOnError(dlayout_or.status());
   const DeviceAttentionLayout& dl = **dlayout_or;
   row.layout_mib = dl.device_bytes() / 1048576.0;
-  // [forward dq dk/dv]: W on wgmma (W1: CTAs of one warpgroup; F: dq fused
-  // into the wgmma dk/dv pass); on mma.sync M merged query tiles,
+  // [forward dq dk/dv]: W on wgmma (F: dq fused into the wgmma dk/dv pass);
+  // on mma.sync M merged query tiles,
   // S split column lists, - one block per CTA.
   const bool w = FLAGS_head_dim == 64;
   const auto& lv = dl.view();
   const char* mma_rows = lv.row_merge ? "M" : "-";
-  // W1: wgmma with CTAs of one warpgroup (64 query rows).
-  const char* fwd_w = lv.hopper_fwd_warpgroups == 1 ? "W1" : "W";
-  const char* dq_w = lv.hopper_dq_warpgroups == 1 ? "W1" : "W";
-  row.pattern += absl::StrCat(" [", w && lv.hopper_rows ? fwd_w : mma_rows, " ",
+  row.pattern += absl::StrCat(" [", w && lv.hopper_rows ? "W" : mma_rows, " ",
                               w && lv.hopper_cols && lv.hopper_fused_dq ? "F"
-                              : w && lv.hopper_dq                       ? dq_w
+                              : w && lv.hopper_dq                       ? "W"
                                                   : mma_rows,
                               " ",
                               w && lv.hopper_cols ? "W"
