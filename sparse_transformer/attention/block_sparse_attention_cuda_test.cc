@@ -7,6 +7,8 @@
 // the error measured is the kernels' own (fp32 accumulation, P and dS rounded
 // to the dtype before their tensor-core products, outputs rounded on store).
 // Every output is poisoned (NaN) before the run and checked to be written.
+// The backward runs twice and must give the same bits (dq excepted when it is
+// fused into the dk/dv pass, whose fp32 atomics add in any order).
 //
 // Tolerances (relative Frobenius error ||gpu - ref|| / ||ref|| per tensor, and
 // max |gpu - ref| <= 8 * tol * max |ref|):
@@ -343,6 +345,30 @@ void RunOnGpu(const AttentionLayout& layout, const UploadOptions& options,
   ASSERT_EQ(cudaMemcpy(got.data(), dgv.p, tb, cudaMemcpyDeviceToHost),
             cudaSuccess);
   ExpectClose("dv", got, dtype, dv_ref, tol.grad);
+
+  // Run to run, the backward gives the same bits: no atomics and fixed
+  // reduction orders (dq excepted when fused into dk/dv: fp32 atomics).
+  std::vector<uint16_t> first[3], again(elems);
+  DeviceBuffer* grads[3] = {&dgq, &dgk, &dgv};
+  for (int i = 0; i < 3; ++i) {
+    first[i].resize(elems);
+    ASSERT_EQ(
+        cudaMemcpy(first[i].data(), grads[i]->p, tb, cudaMemcpyDeviceToHost),
+        cudaSuccess);
+    ASSERT_EQ(cudaMemset(grads[i]->p, 0xFF, tb), cudaSuccess);
+  }
+  ASSERT_TRUE(BlockSparseAttentionBackwardCuda(
+                  **dl_or, shape, dq_in.p, dk_in.p, dv_in.p, dout_t.p,
+                  static_cast<const float*>(dlse.p), ddo.p, dgq.p, dgk.p, dgv.p,
+                  static_cast<float*>(ddelta.p))
+                  .ok());
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  const char* names[3] = {"dq", "dk", "dv"};
+  for (int i = options.fused_dq ? 1 : 0; i < 3; ++i) {
+    ASSERT_EQ(cudaMemcpy(again.data(), grads[i]->p, tb, cudaMemcpyDeviceToHost),
+              cudaSuccess);
+    EXPECT_TRUE(again == first[i]) << names[i] << " differs between two runs";
+  }
 }
 
 class BlockSparseAttentionCudaTest : public testing::TestWithParam<Param> {};

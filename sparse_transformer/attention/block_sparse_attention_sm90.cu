@@ -263,6 +263,7 @@ __device__ __forceinline__ void AccumulateTwoPB(
 #pragma unroll
   for (int kk = 0; kk < 4; ++kk) PackA<T>(pb[kk], p2, kk);
   Pin(pb);
+  WgFence();  // pb was written after the first fence
 #pragma unroll
   for (int kk = 0; kk < 4; ++kk)
     Wgmma<T>::template RS64<1>(acc2, pb[kk], MNMajor(b2, kk), 1);
