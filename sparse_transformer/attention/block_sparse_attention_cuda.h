@@ -45,7 +45,8 @@ struct UploadOptions {
   // Where dk/dv runs on wgmma: compute dq in the same pass (fp32 atomics
   // into a workspace) instead of a separate dq pass (no atomics, dq
   // bit-reproducible from run to run). Off by default: on the H200 it was
-  // slower except for the fixed pattern at n = 65536 (KERNEL_NOTES.md, v18).
+  // slower except for the fixed pattern at n = 65536, where it is 8% faster
+  // (KERNEL_NOTES.md, v18 and v24).
   bool fused_dq = false;
 };
 

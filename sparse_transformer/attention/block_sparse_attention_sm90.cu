@@ -208,6 +208,11 @@ __device__ __forceinline__ void IssueTwoScoreProducts(float (&s)[8][4],
                                                       float (&t)[8][4],
                                                       const T* a2,
                                                       const T* b2) {
+  // Pin the accumulators around the products: otherwise the compiler may
+  // copy them between two wgmma (register renaming), and ptxas then has to
+  // wait for and serialize the products (info C7517/C7520).
+  Pin(s);
+  Pin(t);
   WgFence();
 #pragma unroll
   for (int kk = 0; kk < 4; ++kk)
@@ -215,6 +220,8 @@ __device__ __forceinline__ void IssueTwoScoreProducts(float (&s)[8][4],
 #pragma unroll
   for (int kk = 0; kk < 4; ++kk)
     Wgmma<T>::SS64(t, KMajor(a2, kk), KMajor(b2, kk), kk > 0);
+  Pin(s);
+  Pin(t);
   WgCommit();
 }
 __device__ __forceinline__ void WaitScores(float (&s)[8][4], float (&t)[8][4]) {
@@ -877,12 +884,14 @@ __global__ void __launch_bounds__(256, 1)
       // This lane's 16 query columns (j * 8 + 2 t4 + c): lse (base 2, see
       // above) and delta; then the live bits of its two keys over the step.
       float lse2[8][2], dlt[8][2];
+      if constexpr (!kDq) {  // (kDq: read at use, fewer live registers)
 #pragma unroll
-      for (int j = 0; j < 8; ++j) {
+        for (int j = 0; j < 8; ++j) {
 #pragma unroll
-        for (int c = 0; c < 2; ++c) {
-          lse2[j][c] = lsb[j * 8 + 2 * t4 + c];
-          dlt[j][c] = dlb[j * 8 + 2 * t4 + c];
+          for (int c = 0; c < 2; ++c) {
+            lse2[j][c] = lsb[j * 8 + 2 * t4 + c];
+            dlt[j][c] = dlb[j * 8 + 2 * t4 + c];
+          }
         }
       }
       constexpr int kSlice = BL < kW ? BL : kW;  // queries of a code
@@ -904,10 +913,12 @@ __global__ void __launch_bounds__(256, 1)
         for (int i = 0; i < 4; ++i) {
           const int c = i & 1;
           const bool on = (live[i >> 1] >> (j * 8 + 2 * t4 + c)) & 1;
-          const float p =
-              on ? FastExp2(st[j][i] * scale_log2 - lse2[j][c]) : 0.f;
+          const int qc = j * 8 + 2 * t4 + c;
+          const float l2 = kDq ? lsb[qc] : lse2[j][c];
+          const float dl = kDq ? dlb[qc] : dlt[j][c];
+          const float p = on ? FastExp2(st[j][i] * scale_log2 - l2) : 0.f;
           st[j][i] = p;
-          dpt[j][i] = p * (dpt[j][i] - dlt[j][c]);  // dS^T
+          dpt[j][i] = p * (dpt[j][i] - dl);  // dS^T
         }
       }
       if (!kDq && BL >= 64) {  // dv += P^T dO and dk += dS^T Q, one wait
