@@ -62,8 +62,8 @@ constexpr int kStages = kAhead + 2;
 // of mma.sync's C fragments: warp w of the warpgroup owns rows 16w..16w+15).
 //   RS64<kTransB>: d (+)= A (64x16, registers) * B (16x64, smem descriptor;
 //                  kTransB = 1: MN-major).
-//   SS64:          d (+)= A (64x16, smem, K-major) * B (16x64, smem, K-major).
-//   SS64MN:        d (+)= A (64x16, smem, M-major) * B (16x64, smem, N-major).
+//   SS64<kTransA, kTransB>: d (+)= A (64x16, smem) * B (16x64, smem); each
+//                  K-major (0) or MN-major (1).
 // accumulate = 0 overwrites d.
 template <typename T>
 struct Wgmma;
@@ -96,6 +96,7 @@ struct Wgmma;
           : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b),      \
             "r"(accumulate), "n"(kTransB));                               \
     }                                                                     \
+    template <int kTransA, int kTransB>                                   \
     static __device__ __forceinline__ void SS64(float (&d)[8][4],         \
                                                 uint64_t desc_a,          \
                                                 uint64_t desc_b,          \
@@ -103,20 +104,10 @@ struct Wgmma;
       asm volatile(                                                       \
           "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"                    \
           "wgmma.mma_async.sync.aligned.m64n64k16.f32." PTX "." PTX       \
-          " " ST_WGMMA_D64 ", %32, %33, p, 1, 1, 0, 0;\n}\n"              \
+          " " ST_WGMMA_D64 ", %32, %33, p, 1, 1, %35, %36;\n}\n"          \
           : ST_WGMMA_ACC64(d)                                             \
-          : "l"(desc_a), "l"(desc_b), "r"(accumulate));                   \
-    }                                                                     \
-    static __device__ __forceinline__ void SS64MN(float (&d)[8][4],       \
-                                                  uint64_t desc_a,        \
-                                                  uint64_t desc_b,        \
-                                                  int accumulate) {       \
-      asm volatile(                                                       \
-          "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"                    \
-          "wgmma.mma_async.sync.aligned.m64n64k16.f32." PTX "." PTX       \
-          " " ST_WGMMA_D64 ", %32, %33, p, 1, 1, 1, 1;\n}\n"              \
-          : ST_WGMMA_ACC64(d)                                             \
-          : "l"(desc_a), "l"(desc_b), "r"(accumulate));                   \
+          : "l"(desc_a), "l"(desc_b), "r"(accumulate), "n"(kTransA),      \
+            "n"(kTransB));                                                \
     }                                                                     \
   };
 
@@ -216,10 +207,10 @@ __device__ __forceinline__ void IssueTwoScoreProducts(float (&s)[8][4],
   WgFence();
 #pragma unroll
   for (int kk = 0; kk < 4; ++kk)
-    Wgmma<T>::SS64(s, KMajor(a1, kk), KMajor(b1, kk), kk > 0);
+    Wgmma<T>::template SS64<0, 0>(s, KMajor(a1, kk), KMajor(b1, kk), kk > 0);
 #pragma unroll
   for (int kk = 0; kk < 4; ++kk)
-    Wgmma<T>::SS64(t, KMajor(a2, kk), KMajor(b2, kk), kk > 0);
+    Wgmma<T>::template SS64<0, 0>(t, KMajor(a2, kk), KMajor(b2, kk), kk > 0);
   Pin(s);
   Pin(t);
   WgCommit();
@@ -613,7 +604,8 @@ __global__ void __launch_bounds__(256, 2)
       WgFence();
 #pragma unroll
       for (int kk = 0; kk < 4; ++kk)
-        Wgmma<T>::SS64(s, KMajor(qw, kk), KMajor(kb, kk), kk > 0);
+        Wgmma<T>::template SS64<0, 0>(s, KMajor(qw, kk), KMajor(kb, kk),
+                                      kk > 0);
       WgCommit();
       // The mask bits while the product runs.
       bool full = true;
@@ -948,7 +940,8 @@ __global__ void __launch_bounds__(256, 1)
         WgFence();
 #pragma unroll
         for (int kk = 0; kk < 4; ++kk)
-          Wgmma<T>::SS64MN(dqa, MNMajor(dst_s, kk), MNMajor(ks, kk), kk > 0);
+          Wgmma<T>::template SS64<1, 1>(dqa, MNMajor(dst_s, kk),
+                                        MNMajor(ks, kk), kk > 0);
         WgCommit();
         WgWait();
         Pin(dqa);
