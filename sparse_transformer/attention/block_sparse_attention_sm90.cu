@@ -702,9 +702,10 @@ __global__ void __launch_bounds__(256, 1)
         for (int i = 0; i < 4; ++i) {
           const int c = (j * 8 + 2 * qt.t4 + (i & 1)) % (BL < kW ? BL : kW);
           const bool live = (bits[St::Slice(j)][i >> 1] >> c) & 1;
-          const float p =
-              live ? FastExp2(s[j][i] * scale_log2 - rows.lse2[i >> 1]) : 0.f;
-          s[j][i] = live ? p * (dp[j][i] - rows.delta[i >> 1]) : 0.f;  // dS
+          // exp for every element, then a select: no branch per element.
+          const float e = FastExp2(s[j][i] * scale_log2 - rows.lse2[i >> 1]);
+          const float p = live ? e : 0.f;
+          s[j][i] = p * (dp[j][i] - rows.delta[i >> 1]);  // dS
         }
       }
       AccumulatePB<T>(acc, s, kb);
