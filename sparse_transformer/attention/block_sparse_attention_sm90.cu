@@ -225,10 +225,9 @@ __device__ __forceinline__ void WaitScores(float (&s)[8][4], float (&t)[8][4]) {
 // in shared memory: the K index by row, MN-major), waited for. acc may have
 // been rescaled in registers since the last product.
 template <typename T>
-__device__ __forceinline__ void AccumulatePB(float (&acc)[8][4],
-                                             const float (&p)[8][4],
-                                             const T* b) {
-  uint32_t pa[4][4];
+__device__ __forceinline__ void IssuePB(float (&acc)[8][4],
+                                        const float (&p)[8][4], const T* b,
+                                        uint32_t (&pa)[4][4]) {
 #pragma unroll
   for (int kk = 0; kk < 4; ++kk) PackA<T>(pa[kk], p, kk);
   Pin(acc);  // written before the fence
@@ -237,6 +236,13 @@ __device__ __forceinline__ void AccumulatePB(float (&acc)[8][4],
 #pragma unroll
   for (int kk = 0; kk < 4; ++kk)
     Wgmma<T>::template RS64<1>(acc, pa[kk], MNMajor(b, kk), 1);
+}
+template <typename T>
+__device__ __forceinline__ void AccumulatePB(float (&acc)[8][4],
+                                             const float (&p)[8][4],
+                                             const T* b) {
+  uint32_t pa[4][4];
+  IssuePB<T>(acc, p, b, pa);
   WgCommit();
   WgWait();
   Pin(acc);
@@ -249,22 +255,8 @@ __device__ __forceinline__ void AccumulateTwoPB(
     float (&acc1)[8][4], const float (&p1)[8][4], const T* b1,
     float (&acc2)[8][4], const float (&p2)[8][4], const T* b2) {
   uint32_t pa[4][4], pb[4][4];
-#pragma unroll
-  for (int kk = 0; kk < 4; ++kk) PackA<T>(pa[kk], p1, kk);
-  Pin(acc1);
-  Pin(acc2);
-  Pin(pa);
-  WgFence();
-#pragma unroll
-  for (int kk = 0; kk < 4; ++kk)
-    Wgmma<T>::template RS64<1>(acc1, pa[kk], MNMajor(b1, kk), 1);
-#pragma unroll
-  for (int kk = 0; kk < 4; ++kk) PackA<T>(pb[kk], p2, kk);
-  Pin(pb);
-  WgFence();  // pb was written after the first fence
-#pragma unroll
-  for (int kk = 0; kk < 4; ++kk)
-    Wgmma<T>::template RS64<1>(acc2, pb[kk], MNMajor(b2, kk), 1);
+  IssuePB<T>(acc1, p1, b1, pa);
+  IssuePB<T>(acc2, p2, b2, pb);  // its own fence: pb written after the first
   WgCommit();
   WgWait();
   Pin(acc1);
