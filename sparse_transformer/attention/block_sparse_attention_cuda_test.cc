@@ -308,11 +308,13 @@ void RunOnGpu(const AttentionLayout& layout, const UploadOptions& options,
                                               static_cast<float*>(dlse.p))
                   .ok());
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-  ASSERT_TRUE(BlockSparseAttentionBackwardCuda(
-                  **dl_or, shape, dq_in.p, dk_in.p, dv_in.p, dout_t.p,
-                  static_cast<const float*>(dlse.p), ddo.p, dgq.p, dgk.p, dgv.p,
-                  static_cast<float*>(ddelta.p))
-                  .ok());
+  auto backward = [&] {
+    return BlockSparseAttentionBackwardCuda(
+        **dl_or, shape, dq_in.p, dk_in.p, dv_in.p, dout_t.p,
+        static_cast<const float*>(dlse.p), ddo.p, dgq.p, dgk.p, dgv.p,
+        static_cast<float*>(ddelta.p));
+  };
+  ASSERT_TRUE(backward().ok());
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
 
   std::vector<uint16_t> got(elems);
@@ -357,11 +359,7 @@ void RunOnGpu(const AttentionLayout& layout, const UploadOptions& options,
         cudaSuccess);
     ASSERT_EQ(cudaMemset(grads[i]->p, 0xFF, tb), cudaSuccess);
   }
-  ASSERT_TRUE(BlockSparseAttentionBackwardCuda(
-                  **dl_or, shape, dq_in.p, dk_in.p, dv_in.p, dout_t.p,
-                  static_cast<const float*>(dlse.p), ddo.p, dgq.p, dgk.p, dgv.p,
-                  static_cast<float*>(ddelta.p))
-                  .ok());
+  ASSERT_TRUE(backward().ok());
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   const char* names[3] = {"dq", "dk", "dv"};
   for (int i = options.fused_dq ? 1 : 0; i < 3; ++i) {
