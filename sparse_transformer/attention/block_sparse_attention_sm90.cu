@@ -345,11 +345,29 @@ struct RowStream {
   }
   __device__ __forceinline__ void Ids(int s, int (&id)[kN]) const {
     const int gs = step0 + s * stride;
+    if constexpr (St::E < kN) {
+      // Fewer blocks a step than rows of this thread: one load per block.
+      int block_id[St::E];
 #pragma unroll
-    for (int i = 0; i < kN; ++i) {
-      const int r = Row(i);
-      const int ent = St::Entry(gs, r);
-      id[i] = gs < nsteps && r < kW && ent < nent ? __ldg(ids + e0 + ent) : -1;
+      for (int e = 0; e < St::E; ++e) {
+        const int ent = St::Entry(gs, e * BL);
+        block_id[e] = gs < nsteps && ent < nent ? __ldg(ids + e0 + ent) : -1;
+      }
+#pragma unroll
+      for (int i = 0; i < kN; ++i) {
+        const int r = Row(i);
+        id[i] = r >= kW      ? -1
+                : St::E == 1 ? block_id[0]
+                             : Pick(block_id, r / BL);
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < kN; ++i) {
+        const int r = Row(i);
+        const int ent = St::Entry(gs, r);
+        id[i] =
+            gs < nsteps && r < kW && ent < nent ? __ldg(ids + e0 + ent) : -1;
+      }
     }
   }
   __device__ __forceinline__ void Positions(int s, const int (&id)[kN]) {
@@ -426,6 +444,23 @@ __device__ __forceinline__ uint64_t RowBits(int code, int r, int off,
       __ldg(words + static_cast<int64_t>(code) * words_per_mask + (bit >> 6));
   return (w >> (bit & 63)) & kAll;
 }
+
+// A lane's view of a 64-bit mask word over the accumulator columns it holds
+// (8 j + 2 t4 + c, c < 2): Test(8 j + c) reads bit 8 j + 2 t4 + c of the
+// word. In the unrolled loops every test is then against a constant, one
+// instruction, instead of a 64-bit shift by a run-time amount per element.
+struct LaneBits {
+  uint32_t lo = 0, hi = 0;
+  LaneBits() = default;
+  __device__ __forceinline__ LaneBits(uint64_t word, int t4) {
+    word >>= 2 * t4;
+    lo = static_cast<uint32_t>(word);
+    hi = static_cast<uint32_t>(word >> 32);
+  }
+  __device__ __forceinline__ bool Test(int k) const {
+    return ((k < 32 ? lo : hi) >> (k & 31)) & 1u;
+  }
+};
 
 // A CTA's 128-row query tile of a row tile list (the forward and the dq
 // pass): its rows, its K/V stream through the SLOTS-slot ring and each step's
@@ -539,16 +574,21 @@ struct QueryTile {
   __device__ __forceinline__ void EndStep() const {
     if (SLOTS == kAhead + 1) __syncthreads();
   }
-  // Live-key bits of this lane's two rows for step it (see RowBits).
+  // Live-key bits of this lane's two rows for step it (see RowBits), as
+  // seen by this lane: key (8 j + 2 t4 + c) % kSlice of slice Slice(j) is
+  // bits[Slice(j)][row].Test((8 j) % kSlice + c).
+  static constexpr int kSlice = BL < kW ? BL : kW;
   __device__ __forceinline__ void Bits(const LayoutView& L, int it,
                                        const int (&code)[St::E],
-                                       uint64_t (&bits)[St::E][2]) const {
+                                       LaneBits (&bits)[St::E][2]) const {
 #pragma unroll
     for (int j = 0; j < St::E; ++j) {
 #pragma unroll
       for (int h = 0; h < 2; ++h)
-        bits[j][h] = RowBits<BL>(code[j], r0 + 8 * h, (it % St::SUB) * kW,
-                                 L.mask_words, L.words_per_mask);
+        bits[j][h] =
+            LaneBits(RowBits<BL>(code[j], r0 + 8 * h, (it % St::SUB) * kW,
+                                 L.mask_words, L.words_per_mask),
+                     t4);
     }
   }
 };
@@ -603,7 +643,7 @@ __global__ void __launch_bounds__(256, 2)
       bool full = true;
 #pragma unroll
       for (int j = 0; j < St::E; ++j) full &= code[j] == -1;
-      uint64_t bits[St::E][2];
+      LaneBits bits[St::E][2];
       qt.Bits(L, it, code, bits);
       WgWait();
       Pin(s);
@@ -613,8 +653,8 @@ __global__ void __launch_bounds__(256, 2)
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
           float x = s[j][i] * scale_log2;
-          const int c = (j * 8 + 2 * qt.t4 + (i & 1)) % (BL < kW ? BL : kW);
-          if (!full && !((bits[St::Slice(j)][i >> 1] >> c) & 1)) x = -INFINITY;
+          const int c = (j * 8) % qt.kSlice + (i & 1);
+          if (!full && !bits[St::Slice(j)][i >> 1].Test(c)) x = -INFINITY;
           s[j][i] = x;
           mx[i >> 1] = fmaxf(mx[i >> 1], x);
         }
@@ -685,15 +725,15 @@ __global__ void __launch_bounds__(256, 1)
       const T* vb = vs + (it % kStages) * kW * kD;
       float s[8][4], dp[8][4];
       IssueTwoScoreProducts<T>(s, qw, kb, dp, dow, vb);
-      uint64_t bits[St::E][2];
+      LaneBits bits[St::E][2];
       qt.Bits(L, it, code, bits);
       WaitScores(s, dp);
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
-          const int c = (j * 8 + 2 * qt.t4 + (i & 1)) % (BL < kW ? BL : kW);
-          const bool live = (bits[St::Slice(j)][i >> 1] >> c) & 1;
+          const int c = (j * 8) % qt.kSlice + (i & 1);
+          const bool live = bits[St::Slice(j)][i >> 1].Test(c);
           // exp for every element, then a select: no branch per element.
           const float e = FastExp2(s[j][i] * scale_log2 - rows.lse2[i >> 1]);
           const float p = live ? e : 0.f;
@@ -867,16 +907,14 @@ __global__ void __launch_bounds__(256, 1)
       float st[8][4], dpt[8][4];  // S^T, dP^T: keys x queries
       IssueTwoScoreProducts<T>(st, ks, qb, dpt, vs, dob);
       // This lane's 16 query columns (j * 8 + 2 t4 + c): lse (base 2, see
-      // above) and delta; then the live bits of its two keys over the step.
-      float lse2[8][2], dlt[8][2];
+      // above) and delta, a pair per load; then the live bits of its two
+      // keys over the step.
+      float2 lse2[8], dlt[8];
       if constexpr (!kDq) {  // (kDq: read at use, fewer live registers)
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
-#pragma unroll
-          for (int c = 0; c < 2; ++c) {
-            lse2[j][c] = lsb[j * 8 + 2 * t4 + c];
-            dlt[j][c] = dlb[j * 8 + 2 * t4 + c];
-          }
+          lse2[j] = *reinterpret_cast<const float2*>(lsb + j * 8 + 2 * t4);
+          dlt[j] = *reinterpret_cast<const float2*>(dlb + j * 8 + 2 * t4);
         }
       }
       constexpr int kSlice = BL < kW ? BL : kW;  // queries of a code
@@ -891,17 +929,21 @@ __global__ void __launch_bounds__(256, 1)
                      << (e * kSlice);
         }
       }
+      const LaneBits lane_live[2] = {LaneBits(live[0], t4),
+                                     LaneBits(live[1], t4)};
       WaitScores(st, dpt);
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
           const int c = i & 1;
-          const bool on = (live[i >> 1] >> (j * 8 + 2 * t4 + c)) & 1;
+          const bool on = lane_live[i >> 1].Test(j * 8 + c);
           const int qc = j * 8 + 2 * t4 + c;
-          const float l2 = kDq ? lsb[qc] : lse2[j][c];
-          const float dl = kDq ? dlb[qc] : dlt[j][c];
-          const float p = on ? FastExp2(st[j][i] * scale_log2 - l2) : 0.f;
+          const float l2 = kDq ? lsb[qc] : c ? lse2[j].y : lse2[j].x;
+          const float dl = kDq ? dlb[qc] : c ? dlt[j].y : dlt[j].x;
+          // exp for every element, then a select: no branch per element.
+          const float e = FastExp2(st[j][i] * scale_log2 - l2);
+          const float p = on ? e : 0.f;
           st[j][i] = p;
           dpt[j][i] = p * (dpt[j][i] - dl);  // dS^T
         }
