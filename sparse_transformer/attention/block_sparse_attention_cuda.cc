@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -294,6 +295,11 @@ absl::Status CheckShape(const DeviceAttentionLayout& layout,
     return absl::InvalidArgumentError(
         absl::StrCat("block-sparse attention (CUDA): layout block=", v.block,
                      " n=", v.n, " unsupported"));
+  }
+  if (v.n > std::numeric_limits<int32_t>::max()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("block-sparse attention (CUDA): n=", v.n,
+                     " is too long (positions are 32-bit in the kernels)"));
   }
   if (static_cast<int64_t>(shape.batch) * shape.heads * v.n * shape.head_dim >
       (int64_t{1} << 40)) {

@@ -265,17 +265,22 @@ __device__ __forceinline__ void AccumulateTwoPB(
   Pin(pb);
 }
 
+// 16 bytes global -> shared (cp.async), or 16 zero bytes where !valid (source
+// size 0: nothing is read), without a branch.
+__device__ __forceinline__ void CpAsync16OrZero(void* smem, const void* gmem,
+                                                bool valid) {
+  asm volatile(
+      "cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(SmemAddr(smem)),
+      "l"(gmem), "r"(valid ? 16 : 0));
+}
+
 // Chunk c (16 bytes) of tile row r: from position p of the [N, 64] slab
 // (cp.async), or zeros where p < 0.
-template <typename T>
+template <typename T, typename P>
 __device__ __forceinline__ void CopyChunk(T* tile, int r, int c, const T* slab,
-                                          int64_t p) {
-  T* dst = tile + Swz(r, c);
-  if (p >= 0) {
-    CpAsync16(dst, slab + p * kD + c * 8);
-  } else {
-    *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
-  }
+                                          P p) {
+  CpAsync16OrZero(tile + Swz(r, c), slab + (p < 0 ? P{0} : p) * kD + c * 8,
+                  p >= 0);
 }
 
 // Copies ROWS rows into a swizzled tile: row r from position pos_of(r) of the
@@ -334,7 +339,7 @@ struct RowStream {
   int64_t e0;
   int nent, nsteps, tid;
   int step = 0;     // the (local) step whose positions are in pos
-  int64_t pos[kN];  // positions of `step` (-1: zero row)
+  int pos[kN];      // positions of `step` (-1: zero row)
   int next_id[kN];  // block ids of step + 1 (-1: past the list)
   // Local step s is step step0 + s * stride of the list (a warpgroup taking
   // every other step of a shared list).
@@ -374,8 +379,7 @@ struct RowStream {
     const int gs = step0 + s * stride;
 #pragma unroll
     for (int i = 0; i < kN; ++i) {
-      const int64_t key =
-          static_cast<int64_t>(id[i]) * BL + St::Offset(gs, Row(i));
+      const int key = id[i] * BL + St::Offset(gs, Row(i));
       pos[i] = id[i] < 0 ? -1 : inv ? __ldg(inv + key) : key;
     }
   }
@@ -401,7 +405,7 @@ struct RowStream {
       CopyChunk(tile, Row(i), tid & 7, slab, pos[i]);
   }
   // Position of row tid of the current step (kScalar; -1 if none).
-  __device__ __forceinline__ int64_t ScalarPos() const { return pos[kN - 1]; }
+  __device__ __forceinline__ int ScalarPos() const { return pos[kN - 1]; }
 };
 
 // Mask codes of step s for blocks b0 .. b0 + NB - 1 of a list's code rows
@@ -692,10 +696,12 @@ constexpr int kDqSmem = (2 * 128 + 2 * kStages * kW) * kD * 2 + 1024;
 
 // dq = scale * sum_j dS_ij k_j, dS = P * (dP - delta), dP = dout V^T.
 // CTA = 128 query rows, 2 warpgroups; Q and dO stay in shared memory as the
-// A operands of S = Q K^T and dP = dO V^T. One CTA per SM: at two (128
-// registers) S, dP and the dq accumulator spill 130-280 bytes.
+// A operands of S = Q K^T and dP = dO V^T. Two CTAs per SM (128 registers,
+// 24 bytes of spill) for blocks of 64 and 128; one for blocks 16 and 32,
+// which would spill 88-372 bytes at two (at block 32 two were 2% slower at
+// n = 12288, 2-4% faster at 65536: KERNEL_NOTES.md, v27).
 template <typename T, int BL>
-__global__ void __launch_bounds__(256, 1)
+__global__ void __launch_bounds__(256, BL >= 64 ? 2 : 1)
     DqKernel(LayoutView L, RowTiles tiles, int heads, float scale_log2,
              float scale, const T* __restrict__ q, const T* __restrict__ k,
              const T* __restrict__ v, const T* __restrict__ dout,
@@ -849,7 +855,7 @@ __global__ void __launch_bounds__(256, 1)
     qd.Copy(qs + buf * kW * kD, q + slab * kD);
     qd.Copy(dos + buf * kW * kD, dout + slab * kD);
     if (wtid < kW) {
-      const int64_t p = qd.ScalarPos();
+      const int p = qd.ScalarPos();
       if (p >= 0) {
         CpAsync4(lse_s + buf * kW + wtid, lse + slab + p);
         CpAsync4(dlt_s + buf * kW + wtid, delta + slab + p);
