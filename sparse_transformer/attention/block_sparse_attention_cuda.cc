@@ -1,6 +1,7 @@
 #include "sparse_transformer/attention/block_sparse_attention_cuda.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <utility>
@@ -295,6 +296,11 @@ absl::Status CheckShape(const DeviceAttentionLayout& layout,
     return absl::InvalidArgumentError(
         absl::StrCat("block-sparse attention (CUDA): layout block=", v.block,
                      " n=", v.n, " unsupported"));
+  }
+  if (!(shape.scale > 0.f) || !std::isfinite(shape.scale)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("block-sparse attention (CUDA): scale=", shape.scale,
+                     " must be positive and finite"));
   }
   if (v.n > std::numeric_limits<int32_t>::max()) {
     return absl::InvalidArgumentError(

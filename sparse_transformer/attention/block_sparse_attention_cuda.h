@@ -83,7 +83,7 @@ struct CudaAttentionShape {
   int batch = 1;
   int heads = 1;
   int head_dim = 64;
-  float scale = 0.125f;  // usually 1/sqrt(head_dim)
+  float scale = 0.125f;  // usually 1/sqrt(head_dim); positive, finite
   DType dtype = DType::kBF16;
 };
 

@@ -22,6 +22,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -494,6 +495,13 @@ TEST(BlockSparseAttentionCudaErrors, RejectsBadShapes) {
           **dl, shape, static_cast<char*>(buf.p) + 2, buf.p, buf.p, buf.p, f)
           .code(),
       absl::StatusCode::kInvalidArgument);
+  for (float scale : {0.f, -0.125f, std::numeric_limits<float>::infinity()}) {
+    shape.scale = scale;  // the kernels need a positive, finite scale
+    const absl::Status s = BlockSparseAttentionForwardCuda(
+        **dl, shape, buf.p, buf.p, buf.p, buf.p, f);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << scale;
+    EXPECT_NE(s.message().find("scale"), std::string::npos) << s.message();
+  }
 }
 
 #endif  // ST_WITH_CUDA

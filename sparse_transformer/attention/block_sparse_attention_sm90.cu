@@ -276,11 +276,15 @@ __device__ __forceinline__ void CpAsync16OrZero(void* smem, const void* gmem,
 
 // Chunk c (16 bytes) of tile row r: from position p of the [N, 64] slab
 // (cp.async), or zeros where p < 0.
+// (Positions are below 2^31, so the row's byte offset is formed as one
+// 32-bit multiply-add onto the 64-bit base.)
 template <typename T, typename P>
 __device__ __forceinline__ void CopyChunk(T* tile, int r, int c, const T* slab,
                                           P p) {
-  CpAsync16OrZero(tile + Swz(r, c), slab + (p < 0 ? P{0} : p) * kD + c * 8,
-                  p >= 0);
+  const uint32_t row = p < 0 ? 0u : static_cast<uint32_t>(p);
+  const char* src =
+      reinterpret_cast<const char*>(slab) + c * 16 + row * uint64_t{kD * 2};
+  CpAsync16OrZero(tile + Swz(r, c), src, p >= 0);
 }
 
 // Copies ROWS rows into a swizzled tile: row r from position pos_of(r) of the
@@ -492,7 +496,10 @@ struct QueryTile {
     lane = tid % 32;
     g = lane / 4;
     t4 = lane % 4;
-    wg = warp / 4;
+    // Broadcast from lane 0: the compiler then knows it is warp-uniform and
+    // keeps what derives from it (ring slots, wgmma descriptors) in uniform
+    // registers.
+    wg = __shfl_sync(0xffffffffu, warp / 4, 0);
     const int tile = tiles.num_tiles - 1 - static_cast<int>(blockIdx.x);
     const int h = blockIdx.y;
     const int lh = h % L.layout_heads;
@@ -656,20 +663,24 @@ __global__ void __launch_bounds__(256, 2)
       for (int j = 0; j < 8; ++j) {
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
-          float x = s[j][i] * scale_log2;
+          // Raw scores here; the scale (> 0, so the max is the same) goes
+          // into the exponent's fused multiply-add below.
+          float x = s[j][i];
           const int c = (j * 8) % qt.kSlice + (i & 1);
           if (!full && !bits[St::Slice(j)][i >> 1].Test(c)) x = -INFINITY;
           s[j][i] = x;
           mx[i >> 1] = fmaxf(mx[i >> 1], x);
         }
       }
+      mx[0] *= scale_log2;
+      mx[1] *= scale_log2;
       float alpha[2], mu[2];
       OnlineSoftmaxStep(mx, m, l, mu, alpha);
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
-          const float p = FastExp2(s[j][i] - mu[i >> 1]);
+          const float p = FastExp2(fmaf(s[j][i], scale_log2, -mu[i >> 1]));
           s[j][i] = p;
           l[i >> 1] += p;
         }
@@ -795,8 +806,10 @@ __global__ void __launch_bounds__(256, 1)
   extern __shared__ unsigned char smem_raw[];
   T* ks = reinterpret_cast<T*>(AlignSmem(smem_raw));  // [64][64]
   T* vs = ks + kW * kD;                               // [64][64]
-  const int tid = threadIdx.x, wg = tid / 128, wtid = tid % 128,
-            warp = wtid / 32, lane = tid % 32, g = lane / 4, t4 = lane % 4;
+  // wg broadcast from lane 0: warp-uniform to the compiler (see QueryTile).
+  const int tid = threadIdx.x, wg = __shfl_sync(0xffffffffu, tid / 128, 0),
+            wtid = tid % 128, warp = wtid / 32, lane = tid % 32, g = lane / 4,
+            t4 = lane % 4;
   unsigned char* ring =
       reinterpret_cast<unsigned char*>(vs + kW * kD) + wg * kDkvRingBytes;
   T* qs = reinterpret_cast<T*>(ring);  // [kStages][64][64]
