@@ -31,6 +31,7 @@
 #include <cmath>
 #include <cstdint>
 #include <mutex>
+#include <type_traits>
 
 #include "sparse_transformer/attention/attention_kernels_cuda.h"
 #include "sparse_transformer/attention/kernel_common_cuda.cuh"
@@ -888,18 +889,8 @@ __global__ void __launch_bounds__(256, 1)
   }
   int next_codes[St::E][CG];  // the next step's codes, read a step early
   StepCodes<BL, CG>(L.col_tile_codes, c0, nent, nsteps, wg, CG, 0, next_codes);
-  CpAsyncWait<kAhead>();  // K and V (the oldest group) are in
-  ProxyFence();
-  __syncthreads();
-
-  float dka[8][4] = {};
-  float dva[8][4] = {};
-  for (int it = 0; it < nlocal; ++it) {
-    const int step = wg + 2 * it;  // step of the list
-    if (it + kAhead < nlocal) load_q(it + kAhead);
-    CpAsyncCommit();
-    qd.Advance();
-    int code[St::E];
+  // This warp's codes for its local step `it`, and the next step's read.
+  auto take_codes = [&](int it, int(&code)[St::E]) {
     bool wg_any = false;
 #pragma unroll
     for (int j = 0; j < St::E; ++j) {
@@ -907,109 +898,227 @@ __global__ void __launch_bounds__(256, 1)
 #pragma unroll
       for (int b = 0; b < CG; ++b) wg_any |= next_codes[j][b] != kAbsent;
     }
-    StepCodes<BL, CG>(L.col_tile_codes, c0, nent, nsteps, step + 2, CG, 0,
-                      next_codes);
-    CpAsyncWait<kAhead>();
-    {  // this thread's lse entry of the step (its own copy) to base 2; +inf
-       // for a row with no live key and for padding, so that p = 0
-      float& l = lse_s[(it % kStages) * kW + wtid % kW];
-      if (wtid < kW) l = l == -INFINITY ? INFINITY : l * kLog2e;
+    StepCodes<BL, CG>(L.col_tile_codes, c0, nent, nsteps, wg + 2 * it + 2, CG,
+                      0, next_codes);
+    return wg_any;
+  };
+  // The step's lse entry of this thread (its own copy) to base 2: +inf for
+  // a row with no live key and for padding, so that p = 0.
+  auto lse_to_base2 = [&](int it) {
+    float& l = lse_s[(it % kStages) * kW + wtid % kW];
+    if (wtid < kW) l = l == -INFINITY ? INFINITY : l * kLog2e;
+  };
+  // The live bits of this lane's two keys (kr, kr + 8) over the step's 64
+  // queries.
+  auto key_bits = [&](int it, const int(&code)[St::E], uint64_t(&live)[2]) {
+    constexpr int kSlice = BL < kW ? BL : kW;   // queries of a code
+    const int q0 = St::Offset(wg + 2 * it, 0);  // first query in its block
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      live[h] = 0;
+#pragma unroll
+      for (int e = 0; e < St::E; ++e) {
+        live[h] |= KeyBits<kSlice>(code[e], kr + 8 * h, q0, t4, BL,
+                                   L.mask_words, L.words_per_mask)
+                   << (e * kSlice);
+      }
     }
+  };
+  // S^T, dP^T (keys x queries) -> P^T and dS^T = P^T * (dP^T - delta), for
+  // this lane's 16 query columns (j * 8 + 2 t4 + c); the exp for every
+  // element, then a select: no branch per element.
+  auto probabilities = [&](float(&st)[8][4], float(&dpt)[8][4],
+                           const uint64_t(&live)[2], const float2(&lse2)[8],
+                           const float2(&dlt)[8]) {
+    const LaneBits lane_live[2] = {LaneBits(live[0], t4),
+                                   LaneBits(live[1], t4)};
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int c = i & 1;
+        const float l2 = c ? lse2[j].y : lse2[j].x;
+        const float dl = c ? dlt[j].y : dlt[j].x;
+        const float e = FastExp2(st[j][i] * scale_log2 - l2);
+        const float p = lane_live[i >> 1].Test(j * 8 + c) ? e : 0.f;
+        st[j][i] = p;
+        dpt[j][i] = p * (dpt[j][i] - dl);
+      }
+    }
+  };
+  // lse (base 2) and delta of this lane's query columns, a pair per load.
+  auto row_scalars = [&](int it, float2(&lse2)[8], float2(&dlt)[8]) {
+    const float* lsb = lse_s + (it % kStages) * kW;
+    const float* dlb = dlt_s + (it % kStages) * kW;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      lse2[j] = *reinterpret_cast<const float2*>(lsb + j * 8 + 2 * t4);
+      dlt[j] = *reinterpret_cast<const float2*>(dlb + j * 8 + 2 * t4);
+    }
+  };
+  auto q_tile = [&](int it) { return qs + (it % kStages) * kW * kD; };
+  auto do_tile = [&](int it) { return dos + (it % kStages) * kW * kD; };
+
+  float dka[8][4] = {};
+  float dva[8][4] = {};
+  if constexpr (!kDq) {
+    // Software-pipelined over the steps: the products dV += P^T dO and
+    // dK += dS^T Q of step it and the score products S^T = K Q^T,
+    // dP^T = V dO^T of step it + 1 go out as one group, so the tensor cores
+    // run them back to back while this warpgroup computes step it + 1's mask
+    // bits and reads its lse and delta; one wait a step.
+    // Ring: step it + 1's rows are waited for (and step it + 3's loads
+    // issued) only after this warpgroup's wait of step it, which retires
+    // the products of step it - 1, the last readers of the slot it refills.
+    auto ready = [&](int it, int(&code)[St::E]) {
+      CpAsyncWait<kAhead - 1>();  // step it's group (it + 1's may be open)
+      lse_to_base2(it);
+      ProxyFence();
+      WarpgroupSync(wg);
+      if (it + kAhead < nlocal) load_q(it + kAhead);
+      CpAsyncCommit();
+      qd.Advance();
+      take_codes(it, code);
+    };
+    CpAsyncWait<kAhead>();  // K and V (the oldest group) are in
     ProxyFence();
-    WarpgroupSync(wg);
-    if (wg_any) {
+    __syncthreads();
+    float st[8][4], dpt[8][4];
+    uint32_t pa[4][4] = {}, pb[4][4] = {};  // P^T, dS^T as A fragments
+    int code[St::E];
+    // Every accumulator defined before the first products are issued.
+    Pin(dva);
+    Pin(dka);
+    Pin(pa);
+    Pin(pb);
+    if (nlocal > 0) {
+      ready(0, code);
+      IssueTwoScoreProducts<T>(st, ks, q_tile(0), dpt, vs, do_tile(0));
+    }
+    // Step it; with_next: also step it + 1's ring and score products (the
+    // last step is peeled off, so no wgmma sits under a branch: ptxas would
+    // serialize them to merge the accumulators of the two paths).
+    auto step_body = [&](int it, auto with_next) {
+      constexpr bool kNext = decltype(with_next)::value;
+      uint64_t live[2];
+      key_bits(it, code, live);
+      float2 lse2[8], dlt[8];
+      row_scalars(it, lse2, dlt);
+      WgWait();  // S^T, dP^T of step it; dV, dK of step it - 1
+      Pin(st);
+      Pin(dpt);
+      Pin(dva);
+      Pin(dka);
+      Pin(pa);
+      Pin(pb);
+      probabilities(st, dpt, live, lse2, dlt);
+      if constexpr (kNext) ready(it + 1, code);
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk) {
+        PackA<T>(pa[kk], st, kk);
+        PackA<T>(pb[kk], dpt, kk);
+      }
+      Pin(dva);
+      Pin(dka);
+      Pin(pa);
+      Pin(pb);
+      Pin(st);
+      Pin(dpt);
+      WgFence();
+      if constexpr (kNext) {
+        const T* qn = q_tile(it + 1);
+        const T* don = do_tile(it + 1);
+#pragma unroll
+        for (int kk = 0; kk < 4; ++kk)
+          Wgmma<T>::template SS64<0, 0>(st, KMajor(ks, kk), KMajor(qn, kk),
+                                        kk > 0);
+#pragma unroll
+        for (int kk = 0; kk < 4; ++kk)
+          Wgmma<T>::template SS64<0, 0>(dpt, KMajor(vs, kk), KMajor(don, kk),
+                                        kk > 0);
+      }
+      const T* qb = q_tile(it);
+      const T* dob = do_tile(it);
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk)
+        Wgmma<T>::template RS64<1>(dva, pa[kk], MNMajor(dob, kk), 1);
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk)
+        Wgmma<T>::template RS64<1>(dka, pb[kk], MNMajor(qb, kk), 1);
+      Pin(st);
+      Pin(dpt);
+      Pin(dva);
+      Pin(dka);
+      WgCommit();
+    };
+    for (int it = 0; it + 1 < nlocal; ++it) step_body(it, std::true_type());
+    if (nlocal > 0) step_body(nlocal - 1, std::false_type());
+    WgWait();
+    Pin(dva);
+    Pin(dka);
+    Pin(pa);
+    Pin(pb);
+  } else {
+    CpAsyncWait<kAhead>();  // K and V (the oldest group) are in
+    ProxyFence();
+    __syncthreads();
+    for (int it = 0; it < nlocal; ++it) {
+      if (it + kAhead < nlocal) load_q(it + kAhead);
+      CpAsyncCommit();
+      qd.Advance();
+      int code[St::E];
+      const bool wg_any = take_codes(it, code);
+      CpAsyncWait<kAhead>();
+      lse_to_base2(it);
+      ProxyFence();
+      WarpgroupSync(wg);
+      if (!wg_any) continue;
       const int buf = it % kStages;
-      const T* qb = qs + buf * kW * kD;
-      const T* dob = dos + buf * kW * kD;
-      const float* lsb = lse_s + buf * kW;
-      const float* dlb = dlt_s + buf * kW;
+      const T* qb = q_tile(it);
+      const T* dob = do_tile(it);
       float st[8][4], dpt[8][4];  // S^T, dP^T: keys x queries
       IssueTwoScoreProducts<T>(st, ks, qb, dpt, vs, dob);
-      // This lane's 16 query columns (j * 8 + 2 t4 + c): lse (base 2, see
-      // above) and delta, a pair per load; then the live bits of its two
-      // keys over the step.
-      float2 lse2[8], dlt[8];
-      if constexpr (!kDq) {  // (kDq: read at use, fewer live registers)
-#pragma unroll
-        for (int j = 0; j < 8; ++j) {
-          lse2[j] = *reinterpret_cast<const float2*>(lsb + j * 8 + 2 * t4);
-          dlt[j] = *reinterpret_cast<const float2*>(dlb + j * 8 + 2 * t4);
-        }
-      }
-      constexpr int kSlice = BL < kW ? BL : kW;  // queries of a code
-      const int q0 = St::Offset(step, 0);        // first query in its block
-      uint64_t live[2] = {0, 0};
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-#pragma unroll
-        for (int e = 0; e < St::E; ++e) {
-          live[h] |= KeyBits<kSlice>(code[e], kr + 8 * h, q0, t4, BL,
-                                     L.mask_words, L.words_per_mask)
-                     << (e * kSlice);
-        }
-      }
-      const LaneBits lane_live[2] = {LaneBits(live[0], t4),
-                                     LaneBits(live[1], t4)};
+      uint64_t live[2];
+      key_bits(it, code, live);
       WaitScores(st, dpt);
+      float2 lse2[8], dlt[8];
+      row_scalars(it, lse2, dlt);
+      probabilities(st, dpt, live, lse2, dlt);
+      AccumulatePB<T>(dva, st, dob);
+      // dS^T into shared memory, the A operand of dq += dS K
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
 #pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          const int c = i & 1;
-          const bool on = lane_live[i >> 1].Test(j * 8 + c);
-          const int qc = j * 8 + 2 * t4 + c;
-          const float l2 = kDq ? lsb[qc] : c ? lse2[j].y : lse2[j].x;
-          const float dl = kDq ? dlb[qc] : c ? dlt[j].y : dlt[j].x;
-          // exp for every element, then a select: no branch per element.
-          const float e = FastExp2(st[j][i] * scale_log2 - l2);
-          const float p = on ? e : 0.f;
-          st[j][i] = p;
-          dpt[j][i] = p * (dpt[j][i] - dl);  // dS^T
+        for (int h = 0; h < 2; ++h) {
+          *reinterpret_cast<uint32_t*>(dst_s + Swz(warp * 16 + g + 8 * h, j) +
+                                       2 * t4) =
+              Ops<T>::pack(dpt[j][2 * h], dpt[j][2 * h + 1]);
         }
       }
-      if (!kDq && BL >= 64) {  // dv += P^T dO and dk += dS^T Q, one wait
-        AccumulateTwoPB<T>(dva, st, dob, dka, dpt, qb);
-      } else if (!kDq) {
-        // Blocks 16 and 32 (254 registers): one wait each was faster.
-        AccumulatePB<T>(dva, st, dob);
-        AccumulatePB<T>(dka, dpt, qb);
-      } else {
-        AccumulatePB<T>(dva, st, dob);
-        // dS^T into shared memory, the A operand of dq += dS K
+      AccumulatePB<T>(dka, dpt, qb);
+      ProxyFence();
+      WarpgroupSync(wg);
+      // dq rows of the step (queries) += dS (64 x 64 keys) K (64 x 64):
+      // dS^T's rows are the K index, so both operands are MN-major.
+      float dqa[8][4];
+      WgFence();
+#pragma unroll
+      for (int kk = 0; kk < 4; ++kk)
+        Wgmma<T>::template SS64<1, 1>(dqa, MNMajor(dst_s, kk), MNMajor(ks, kk),
+                                      kk > 0);
+      WgCommit();
+      WgWait();
+      Pin(dqa);
+      const int32_t* pb = pos_s + buf * kW;
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int32_t pq = pb[warp * 16 + g + 8 * h];
+        if (pq < 0) continue;  // padding row
+        float* row = dq_acc + (slab + pq) * kD + 2 * t4;
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
-#pragma unroll
-          for (int h = 0; h < 2; ++h) {
-            *reinterpret_cast<uint32_t*>(dst_s + Swz(warp * 16 + g + 8 * h, j) +
-                                         2 * t4) =
-                Ops<T>::pack(dpt[j][2 * h], dpt[j][2 * h + 1]);
-          }
-        }
-        AccumulatePB<T>(dka, dpt, qb);
-        ProxyFence();
-        WarpgroupSync(wg);
-        // dq rows of the step (queries) += dS (64 x 64 keys) K (64 x 64):
-        // dS^T's rows are the K index, so both operands are MN-major.
-        float dqa[8][4];
-        WgFence();
-#pragma unroll
-        for (int kk = 0; kk < 4; ++kk)
-          Wgmma<T>::template SS64<1, 1>(dqa, MNMajor(dst_s, kk),
-                                        MNMajor(ks, kk), kk > 0);
-        WgCommit();
-        WgWait();
-        Pin(dqa);
-        const int32_t* pb = pos_s + buf * kW;
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const int32_t pq = pb[warp * 16 + g + 8 * h];
-          if (pq < 0) continue;  // padding row
-          float* row = dq_acc + (slab + pq) * kD + 2 * t4;
-#pragma unroll
-          for (int j = 0; j < 8; ++j) {
-            atomicAdd(reinterpret_cast<float2*>(row + j * 8),
-                      make_float2(dqa[j][2 * h], dqa[j][2 * h + 1]));
-          }
+          atomicAdd(reinterpret_cast<float2*>(row + j * 8),
+                    make_float2(dqa[j][2 * h], dqa[j][2 * h + 1]));
         }
       }
     }
