@@ -11,7 +11,7 @@
 //     still fill a full-width product;
 //   - tiles sit in shared memory in the 128-byte swizzled layout wgmma reads
 //     (16-byte chunk c of row r stored at chunk c ^ (r % 8)), filled by
-//     cp.async gathers through the inverse permutation, in a 3-stage ring;
+//     cp.async gathers through the inverse permutation, in a 4-slot ring;
 //   - the list lookups (block ids, permutation, mask codes) run one or two
 //     steps ahead of their use (RowStream, StepCodes), and masks are applied
 //     from one 64-bit word per row and step (RowBits).
@@ -52,8 +52,7 @@ constexpr int kW = 64;        // keys (forward, dq) or queries (dk/dv) a step
 // block id, the permutation, then the rows) hides behind two steps of
 // products; with kAhead + 2 slots, the slot a step refills was last read two
 // steps before, which every thread has finished once it passes the previous
-// step's barrier: one barrier a step. (The forward keeps kAhead + 1 slots and
-// a second barrier a step: its 128-register budget spills more with four.)
+// step's barrier: one barrier a step.
 constexpr int kAhead = 2;
 constexpr int kStages = kAhead + 2;
 
@@ -472,13 +471,12 @@ struct LaneBits {
 };
 
 // A CTA's 128-row query tile of a row tile list (the forward and the dq
-// pass): its rows, its K/V stream through the SLOTS-slot ring and each step's
+// pass): its rows, its K/V stream through the kStages-slot ring and each step's
 // mask codes, read a step ahead. Two warpgroups of 64 rows share each K/V
 // tile. Per thread: warp `warp` owns tile rows 16 warp .. +15 (block gw,
 // rows r0, r0 + 8 of this lane in it).
-template <int BL, int SLOTS>
+template <int BL>
 struct QueryTile {
-  static_assert(SLOTS == kAhead + 1 || SLOTS == kAhead + 2);
   using St = Steps<BL>;
   static constexpr int G = BL < 128 ? 128 / BL : 1;  // codes per entry
   static constexpr int NB = BL < 64 ? 64 / BL : 1;   // blocks of a warpgroup
@@ -562,12 +560,12 @@ struct QueryTile {
   // step's codes (code: this warp's block; returns whether any block of the
   // warpgroup uses the step), reads the next step's, and waits for step it's
   // rows (all threads; the caller's products may then read ring slot
-  // it % SLOTS).
+  // it % kStages).
   template <typename T>
   __device__ __forceinline__ bool BeginStep(int it, T* ks, T* vs, const T* k,
                                             const T* v, int (&code)[St::E]) {
     const int ahead = it + kAhead;
-    CopyKV(ks, vs, k, v, ahead % SLOTS, ahead < nsteps);
+    CopyKV(ks, vs, k, v, ahead % kStages, ahead < nsteps);
     bool wg_any = false;
 #pragma unroll
     for (int j = 0; j < St::E; ++j) {
@@ -580,11 +578,6 @@ struct QueryTile {
     ProxyFence();
     __syncthreads();
     return wg_any;
-  }
-  // End of a step: with kAhead + 1 slots, the next step refills the slot
-  // just read, so every thread must be done with it.
-  __device__ __forceinline__ void EndStep() const {
-    if (SLOTS == kAhead + 1) __syncthreads();
   }
   // Live-key bits of this lane's two rows for step it (see RowBits), as
   // seen by this lane: key (8 j + 2 t4 + c) % kSlice of slice Slice(j) is
@@ -607,15 +600,13 @@ struct QueryTile {
 
 // ---- Forward ----------------------------------------------------------------
 
-constexpr int kFwdSlots = kAhead + 1;
-constexpr int kFwdSmem = (128 + 2 * kFwdSlots * kW) * kD * 2 + 1024;
+constexpr int kFwdSmem = (128 + 2 * kStages * kW) * kD * 2 + 1024;
 
 // q, k, v, out: [B, H, N, 64]; lse: [B, H, N]. CTA = 128 query rows (G =
 // 128 / BL blocks, G = 1 for BL = 128), 2 warpgroups of 64 rows. Two CTAs
 // per SM (128 registers): one CTA's softmax overlaps the other's products;
-// blocks 16 and 32 spill 152 and 64 bytes at that cap (ptxas, sm_90a), still
-// faster than one CTA per SM, or than CTAs of one warpgroup, three per SM,
-// at 168 registers without spills (KERNEL_NOTES.md, v16).
+// 105-123 registers without spills except block 16 (16 bytes; ptxas, sm_90a,
+// v28), faster than one CTA per SM or CTAs of one warpgroup (v16, v22).
 template <typename T, int BL>
 __global__ void __launch_bounds__(256, 2)
     ForwardKernel(LayoutView L, RowTiles tiles, int heads, float scale_log2,
@@ -625,10 +616,10 @@ __global__ void __launch_bounds__(256, 2)
   using St = Steps<BL>;
   extern __shared__ unsigned char smem_raw[];
   T* qs = reinterpret_cast<T*>(AlignSmem(smem_raw));  // [128][64]
-  T* ks = qs + 128 * kD;                              // [kFwdSlots][64][64]
-  T* vs = ks + kFwdSlots * kW * kD;                   // [kFwdSlots][64][64]
+  T* ks = qs + 128 * kD;                              // [kStages][64][64]
+  T* vs = ks + kStages * kW * kD;                     // [kStages][64][64]
 
-  QueryTile<BL, kFwdSlots> qt(L, tiles, heads);
+  QueryTile<BL> qt(L, tiles, heads);
   qt.LoadRows(qs, q);
   qt.Prologue(ks, vs, k, v);  // Q joins step 0's group
   // Q stays in shared memory as the A operand of S = Q K^T. (Holding it in
@@ -642,8 +633,8 @@ __global__ void __launch_bounds__(256, 2)
   for (int it = 0; it < qt.nsteps; ++it) {
     int code[St::E];
     if (qt.BeginStep(it, ks, vs, k, v, code)) {  // warpgroup-uniform
-      const T* kb = ks + (it % kFwdSlots) * kW * kD;
-      const T* vb = vs + (it % kFwdSlots) * kW * kD;
+      const T* kb = ks + (it % kStages) * kW * kD;
+      const T* vb = vs + (it % kStages) * kW * kD;
       float s[8][4];
       WgFence();
 #pragma unroll
@@ -692,7 +683,6 @@ __global__ void __launch_bounds__(256, 2)
       }
       AccumulatePB<T>(o, s, vb);
     }
-    qt.EndStep();
   }
   CpAsyncWait<0>();
 
@@ -708,12 +698,12 @@ constexpr int kDqSmem = (2 * 128 + 2 * kStages * kW) * kD * 2 + 1024;
 
 // dq = scale * sum_j dS_ij k_j, dS = P * (dP - delta), dP = dout V^T.
 // CTA = 128 query rows, 2 warpgroups; Q and dO stay in shared memory as the
-// A operands of S = Q K^T and dP = dO V^T. Two CTAs per SM (128 registers,
-// 24 bytes of spill) for blocks of 64 and 128; one for blocks 16 and 32,
-// which would spill 88-372 bytes at two (at block 32 two were 2% slower at
-// n = 12288, 2-4% faster at 65536: KERNEL_NOTES.md, v27).
+// A operands of S = Q K^T and dP = dO V^T. Two CTAs per SM (128 registers;
+// 24 and 48 bytes of spill at blocks 128 and 32) for blocks of 32 and up,
+// one for blocks of 16, which would spill 372 bytes at two (KERNEL_NOTES.md,
+// v27, v30).
 template <typename T, int BL>
-__global__ void __launch_bounds__(256, BL >= 64 ? 2 : 1)
+__global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
     DqKernel(LayoutView L, RowTiles tiles, int heads, float scale_log2,
              float scale, const T* __restrict__ q, const T* __restrict__ k,
              const T* __restrict__ v, const T* __restrict__ dout,
@@ -726,7 +716,7 @@ __global__ void __launch_bounds__(256, BL >= 64 ? 2 : 1)
   T* ks = dos + 128 * kD;                             // [kStages][64][64]
   T* vs = ks + kStages * kW * kD;                     // [kStages][64][64]
 
-  QueryTile<BL, kStages> qt(L, tiles, heads);
+  QueryTile<BL> qt(L, tiles, heads);
   qt.LoadRows(qs, q);
   qt.LoadRows(dos, dout);
   qt.Prologue(ks, vs, k, v);  // Q and dO join step 0's group
