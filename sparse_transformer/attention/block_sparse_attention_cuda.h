@@ -44,9 +44,9 @@ struct UploadOptions {
   Choice hopper = Choice::kAuto;
   // Where dk/dv runs on wgmma: compute dq in the same pass (fp32 atomics
   // into a workspace) instead of a separate dq pass (no atomics, dq
-  // bit-reproducible from run to run). Off by default: on the H200 it was
-  // slower except for the fixed pattern at n = 65536, where it is 8% faster
-  // (KERNEL_NOTES.md, v18 and v24).
+  // bit-reproducible from run to run). Off by default: on the H200 it is
+  // slower than the dq pass at every measured size, e.g. 0.85 against
+  // 0.69 ms for fixed(128, 32) at n = 12288 (KERNEL_NOTES.md, v18, v24, v33).
   bool fused_dq = false;
 };
 

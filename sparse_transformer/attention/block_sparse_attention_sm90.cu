@@ -606,7 +606,7 @@ constexpr int kFwdSmem = (128 + 2 * kStages * kW) * kD * 2 + 1024;
 // 128 / BL blocks, G = 1 for BL = 128), 2 warpgroups of 64 rows. Two CTAs
 // per SM (128 registers): one CTA's softmax overlaps the other's products;
 // 105-123 registers without spills except block 16 (16 bytes; ptxas, sm_90a,
-// v28), faster than one CTA per SM or CTAs of one warpgroup (v16, v22).
+// v30), faster than one CTA per SM or CTAs of one warpgroup (v16, v22).
 template <typename T, int BL>
 __global__ void __launch_bounds__(256, 2)
     ForwardKernel(LayoutView L, RowTiles tiles, int heads, float scale_log2,
@@ -701,7 +701,7 @@ constexpr int kDqSmem = (2 * 128 + 2 * kStages * kW) * kD * 2 + 1024;
 // A operands of S = Q K^T and dP = dO V^T. Two CTAs per SM (128 registers;
 // 24 and 48 bytes of spill at blocks 128 and 32) for blocks of 32 and up,
 // one for blocks of 16, which would spill 372 bytes at two (KERNEL_NOTES.md,
-// v27, v30).
+// v29, v33).
 template <typename T, int BL>
 __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
     DqKernel(LayoutView L, RowTiles tiles, int heads, float scale_log2,
