@@ -248,23 +248,6 @@ __device__ __forceinline__ void AccumulatePB(float (&acc)[8][4],
   Pin(acc);
 }
 
-// acc1 += P1 B1 and acc2 += P2 B2 (as AccumulatePB), waited for once: P2 is
-// packed while the first product runs.
-template <typename T>
-__device__ __forceinline__ void AccumulateTwoPB(
-    float (&acc1)[8][4], const float (&p1)[8][4], const T* b1,
-    float (&acc2)[8][4], const float (&p2)[8][4], const T* b2) {
-  uint32_t pa[4][4], pb[4][4];
-  IssuePB<T>(acc1, p1, b1, pa);
-  IssuePB<T>(acc2, p2, b2, pb);  // its own fence: pb written after the first
-  WgCommit();
-  WgWait();
-  Pin(acc1);
-  Pin(acc2);
-  Pin(pa);
-  Pin(pb);
-}
-
 // 16 bytes global -> shared (cp.async), or 16 zero bytes where !valid (source
 // size 0: nothing is read), without a branch.
 __device__ __forceinline__ void CpAsync16OrZero(void* smem, const void* gmem,
@@ -777,12 +760,13 @@ __device__ __forceinline__ void WarpgroupSync(int wg) {
 
 // dv = sum_i P_ij dout_i; dk = scale * sum_i dS_ij q_i; with kDq also
 // dq_acc_i += sum_j dS_ij k_j (fp32 atomics, unscaled; the dq pass is then
-// skipped). CTA = one column tile of 64 keys (CG = 64 / BL key blocks; for BL =
-// 128 two CTAs per block, one per half) and two warpgroups that take alternate
-// steps (64 queries each) of the union of the tile's query blocks, so the fixed
-// pattern's long summary lists are walked in half the time; their partial dK/dV
-// are summed in shared memory in warpgroup order (deterministic). K and V stay
-// in shared memory as the A operands of S^T = K Q^T and dP^T = V dO^T.
+// skipped). Without kDq the steps are software-pipelined (see the loop). CTA =
+// one column tile of 64 keys (CG = 64 / BL key blocks; for BL = 128 two CTAs
+// per block, one per half) and two warpgroups that take alternate steps (64
+// queries each) of the union of the tile's query blocks, so the fixed pattern's
+// long summary lists are walked in half the time; their partial dK/dV are
+// summed in shared memory in warpgroup order (deterministic). K and V stay in
+// shared memory as the A operands of S^T = K Q^T and dP^T = V dO^T.
 template <typename T, int BL, bool kDq>
 __global__ void __launch_bounds__(256, 1)
     DkvKernel(LayoutView L, int heads, float scale_log2, float scale,
