@@ -1102,16 +1102,18 @@ __global__ void __launch_bounds__(256, 1)
   float* red =
       reinterpret_cast<float*>(reinterpret_cast<unsigned char*>(vs + kW * kD) +
                                kDkvRingBytes);  // [2][64][64]
+  // Accumulator element (j, i) of this lane: its offset in a [64][64] tile.
+  auto tile_offset = [&](int j, int i) {
+    return (warp * 16 + g + (i >> 1) * 8) * kD + j * 8 + 2 * t4 + (i & 1);
+  };
   __syncthreads();
   if (wg == 1) {
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
-        const int e =
-            (warp * 16 + g + (i >> 1) * 8) * kD + j * 8 + 2 * t4 + (i & 1);
-        red[e] = dka[j][i];
-        red[kW * kD + e] = dva[j][i];
+        red[tile_offset(j, i)] = dka[j][i];
+        red[kW * kD + tile_offset(j, i)] = dva[j][i];
       }
     }
   }
@@ -1121,10 +1123,8 @@ __global__ void __launch_bounds__(256, 1)
   for (int j = 0; j < 8; ++j) {
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-      const int e =
-          (warp * 16 + g + (i >> 1) * 8) * kD + j * 8 + 2 * t4 + (i & 1);
-      dka[j][i] += red[e];
-      dva[j][i] += red[kW * kD + e];
+      dka[j][i] += red[tile_offset(j, i)];
+      dva[j][i] += red[kW * kD + tile_offset(j, i)];
     }
   }
   const int b = __ldg(keys + slot);
