@@ -105,7 +105,7 @@ struct ColumnTiles {
 ColumnTiles BuildColumnTiles(const AttentionLayout& layout) {
   const int nb = layout.num_blocks();
   ColumnTiles out;
-  out.cg = std::max(1, 64 / layout.block());
+  out.cg = std::max(1, 128 / layout.block());
   const int cg = out.cg;
   out.num_tiles = (nb + cg - 1) / cg;
   struct Group {
@@ -207,13 +207,14 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout,
         "built for sm_90a)");
   }
   // kAuto on a Hopper GPU: forward and dq on wgmma (faster than mma.sync);
-  // dk/dv on wgmma where the column lists are long (on average at least 256
-  // queries, four wgmma steps: dense, fixed), else on mma.sync (local and
-  // strided, whose short lists the wgmma dk/dv walks slower; KERNEL_NOTES.md).
+  // dk/dv on wgmma where the column lists average at least 128 queries (two
+  // wgmma steps: dense, fixed, local, strided from n = 65536), else on
+  // mma.sync (strided at n = 12288, 112 queries a list on average, whose
+  // short lists the wgmma dk/dv walks slower; KERNEL_NOTES.md v37).
   const double used = static_cast<double>(layout.live_blocks());
   const double mean_col =
       used / (static_cast<double>(layout.heads()) * layout.num_blocks());
-  const bool long_columns = mean_col * layout.block() >= 256.0;
+  const bool long_columns = mean_col * layout.block() >= 128.0;
   v.hopper_cols =
       options.hopper == Choice::kOn ||
       (options.hopper == Choice::kAuto && hopper_ok && long_columns);

@@ -32,9 +32,9 @@ using cuda::DType;
 // row_merge / col_split from the layout's shape; hopper = kAuto runs the
 // forward on wgmma on a compute capability 9.0 GPU (H100/H200), the dq pass
 // too where query tiles merge well (row_merge, or block 128), and the dk/dv
-// pass too where column lists are long (at least 256 queries on average:
-// dense, fixed), else on mma.sync (the fastest combination measured, see
-// KERNEL_NOTES.md); kOn all three on wgmma, kOff none.
+// pass too where column lists are long (at least 128 queries on average:
+// dense, fixed, local), else on mma.sync (the fastest combination measured,
+// see KERNEL_NOTES.md); kOn all three on wgmma, kOff none.
 // hopper = kOn on another GPU is an error at upload.
 // Tests and benchmarks force each path.
 struct UploadOptions {

@@ -430,24 +430,25 @@ INSTANTIATE_TEST_SUITE_P(AllPatterns, BlockSparseAttentionCudaTest,
 
 // By default a Hopper GPU runs the forward and dq on wgmma, and dk/dv too
 // where the column lists are long (dense here), but not for short lists
-// (local(128) here); forcing wgmma on a GPU other than a Hopper is an error,
+// (local(64) here); forcing wgmma on a GPU other than a Hopper is an error,
 // not a silent fallback.
 TEST(BlockSparseAttentionCudaHopper, ChoiceFollowsTheDevice) {
   ST_REQUIRE_GPU();
-  auto local = BuildLayout(Config(PatternKind::kLocal, 1024, 32, 128, 1), 0);
+  // Column lists of 3 blocks (96 queries) on average.
+  auto local = BuildLayout(Config(PatternKind::kLocal, 1024, 32, 64, 1), 0);
   ASSERT_TRUE(local.ok());
   auto short_lists = DeviceAttentionLayout::Upload(**local);
   ASSERT_TRUE(short_lists.ok()) << short_lists.status();
   EXPECT_EQ((*short_lists)->view().hopper_rows, HopperAttentionAvailable());
   EXPECT_FALSE((*short_lists)->view().hopper_cols);
 
-  PatternConfig cfg = Config(PatternKind::kDense, 256, 32, 0, 1);
+  PatternConfig cfg = Config(PatternKind::kDense, 128, 32, 0, 1);
   auto layout = BuildLayout(cfg, 0);
   ASSERT_TRUE(layout.ok());
   auto dl = DeviceAttentionLayout::Upload(**layout);
   ASSERT_TRUE(dl.ok()) << dl.status();
   EXPECT_EQ((*dl)->view().hopper_rows, HopperAttentionAvailable());
-  // 8 key blocks of 32: column lists of 4.5 blocks (144 queries) on average.
+  // 4 key blocks of 32: column lists of 2.5 blocks (80 queries) on average.
   EXPECT_FALSE((*dl)->view().hopper_cols);
   auto long_layout =
       BuildLayout(Config(PatternKind::kDense, 2048, 128, 0, 1), 0);

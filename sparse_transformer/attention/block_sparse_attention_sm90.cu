@@ -325,25 +325,21 @@ struct RowStream {
   const int32_t* inv;
   int64_t e0;
   int nent, nsteps, tid;
-  int step = 0;     // the (local) step whose positions are in pos
+  int step = 0;     // the step whose positions are in pos
   int pos[kN];      // positions of `step` (-1: zero row)
   int next_id[kN];  // block ids of step + 1 (-1: past the list)
-  // Local step s is step step0 + s * stride of the list (a warpgroup taking
-  // every other step of a shared list).
-  int step0 = 0, stride = 1;
 
   __device__ __forceinline__ int Row(int i) const {
     return i < kRows ? (tid >> 3) + i * (THREADS / 8) : tid;
   }
   __device__ __forceinline__ void Ids(int s, int (&id)[kN]) const {
-    const int gs = step0 + s * stride;
     if constexpr (St::E < kN) {
       // Fewer blocks a step than rows of this thread: one load per block.
       int block_id[St::E];
 #pragma unroll
       for (int e = 0; e < St::E; ++e) {
-        const int ent = St::Entry(gs, e * BL);
-        block_id[e] = gs < nsteps && ent < nent ? __ldg(ids + e0 + ent) : -1;
+        const int ent = St::Entry(s, e * BL);
+        block_id[e] = s < nsteps && ent < nent ? __ldg(ids + e0 + ent) : -1;
       }
 #pragma unroll
       for (int i = 0; i < kN; ++i) {
@@ -356,17 +352,15 @@ struct RowStream {
 #pragma unroll
       for (int i = 0; i < kN; ++i) {
         const int r = Row(i);
-        const int ent = St::Entry(gs, r);
-        id[i] =
-            gs < nsteps && r < kW && ent < nent ? __ldg(ids + e0 + ent) : -1;
+        const int ent = St::Entry(s, r);
+        id[i] = s < nsteps && r < kW && ent < nent ? __ldg(ids + e0 + ent) : -1;
       }
     }
   }
   __device__ __forceinline__ void Positions(int s, const int (&id)[kN]) {
-    const int gs = step0 + s * stride;
 #pragma unroll
     for (int i = 0; i < kN; ++i) {
-      const int key = id[i] * BL + St::Offset(gs, Row(i));
+      const int key = id[i] * BL + St::Offset(s, Row(i));
       pos[i] = id[i] < 0 ? -1 : inv ? __ldg(inv + key) : key;
     }
   }
@@ -742,16 +736,19 @@ __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
 
 // ---- Backward: dk/dv pass ---------------------------------------------------
 
-// Per warpgroup: a ring of Q/dO tiles and their lse, delta and positions,
-// rounded up to the 1024-byte swizzle atom so the second warpgroup's tiles
-// stay aligned; with kDq also a dS^T tile (the A operand of dq += dS K).
+// A column tile: 128 keys, 64 per warpgroup. Both warpgroups take every step
+// of the tile's query list, reading one Q/dO ring: each step's Q/dO rows are
+// loaded once for 128 keys.
+constexpr int kDkvKeys = 2 * kW;
+// The ring of Q/dO tiles and their lse, delta and positions, rounded up to
+// the 1024-byte swizzle atom; with kDq a dS^T tile per warpgroup follows
+// (the A operand of dq += dS K).
 constexpr int kDkvRingBytes =
     (kStages * (2 * kW * kD * 2 + 3 * kW * 4) + 1023) / 1024 * 1024;
-constexpr int kDkvWarpgroups = 2;
 template <bool kDq>
 constexpr int DkvSmem() {
-  return 2 * kW * kD * 2 +
-         kDkvWarpgroups * (kDkvRingBytes + (kDq ? kW * kW * 2 : 0)) + 1024;
+  return 2 * kDkvKeys * kD * 2 + kDkvRingBytes + (kDq ? 2 * kW * kW * 2 : 0) +
+         1024;
 }
 
 __device__ __forceinline__ void WarpgroupSync(int wg) {
@@ -761,12 +758,11 @@ __device__ __forceinline__ void WarpgroupSync(int wg) {
 // dv = sum_i P_ij dout_i; dk = scale * sum_i dS_ij q_i; with kDq also
 // dq_acc_i += sum_j dS_ij k_j (fp32 atomics, unscaled; the dq pass is then
 // skipped). Without kDq the steps are software-pipelined (see the loop). CTA =
-// one column tile of 64 keys (CG = 64 / BL key blocks; for BL = 128 two CTAs
-// per block, one per half) and two warpgroups that take alternate steps (64
-// queries each) of the union of the tile's query blocks, so the fixed pattern's
-// long summary lists are walked in half the time; their partial dK/dV are
-// summed in shared memory in warpgroup order (deterministic). K and V stay in
-// shared memory as the A operands of S^T = K Q^T and dP^T = V dO^T.
+// one column tile of 128 keys (CG = 128 / BL key blocks, or one 128-block)
+// grouped at upload by similar column lists; warpgroup wg owns keys
+// 64 wg .. 64 wg + 63 and both walk the union of the tile's query blocks, 64
+// queries a step, from one ring. K and V stay in shared memory as the A
+// operands of S^T = K Q^T and dP^T = V dO^T.
 template <typename T, int BL, bool kDq>
 __global__ void __launch_bounds__(256, 1)
     DkvKernel(LayoutView L, int heads, float scale_log2, float scale,
@@ -776,32 +772,30 @@ __global__ void __launch_bounds__(256, 1)
               T* __restrict__ dk, T* __restrict__ dv,
               float* __restrict__ dq_acc) {
   using St = Steps<BL>;
-  constexpr int CG = BL < 64 ? 64 / BL : 1;
-  constexpr int kSplit = BL > 64 ? BL / 64 : 1;  // CTAs per key block
+  constexpr int CG = BL < kDkvKeys ? kDkvKeys / BL : 1;  // key blocks a tile
+  constexpr int WB = BL < kW ? kW / BL : 1;  // key blocks a warpgroup
   extern __shared__ unsigned char smem_raw[];
-  T* ks = reinterpret_cast<T*>(AlignSmem(smem_raw));  // [64][64]
-  T* vs = ks + kW * kD;                               // [64][64]
-  // wg broadcast from lane 0: warp-uniform to the compiler (see QueryTile).
-  const int tid = threadIdx.x, wg = __shfl_sync(0xffffffffu, tid / 128, 0),
-            wtid = tid % 128, warp = wtid / 32, lane = tid % 32, g = lane / 4,
-            t4 = lane % 4;
-  unsigned char* ring =
-      reinterpret_cast<unsigned char*>(vs + kW * kD) + wg * kDkvRingBytes;
-  T* qs = reinterpret_cast<T*>(ring);  // [kStages][64][64]
-  T* dos = qs + kStages * kW * kD;     // [kStages][64][64]
+  T* ks = reinterpret_cast<T*>(AlignSmem(smem_raw));  // [128][64]
+  T* vs = ks + kDkvKeys * kD;                         // [128][64]
+  T* qs = vs + kDkvKeys * kD;                         // [kStages][64][64]
+  T* dos = qs + kStages * kW * kD;                    // [kStages][64][64]
   float* lse_s =
       reinterpret_cast<float*>(dos + kStages * kW * kD);  // [kStages][64]
   float* dlt_s = lse_s + kStages * kW;                    // [kStages][64]
   int32_t* pos_s =
       reinterpret_cast<int32_t*>(dlt_s + kStages * kW);  // [kStages][64]
-  // dS^T of the current step (kDq): after both rings.
-  T* dst_s =
-      reinterpret_cast<T*>(reinterpret_cast<unsigned char*>(vs + kW * kD) +
-                           kDkvWarpgroups * kDkvRingBytes) +
-      wg * kW * kW;  // [64][64]
+  // wg broadcast from lane 0: warp-uniform to the compiler (see QueryTile).
+  const int tid = threadIdx.x, wg = __shfl_sync(0xffffffffu, tid / 128, 0),
+            wtid = tid % 128, warp = wtid / 32, lane = tid % 32, g = lane / 4,
+            t4 = lane % 4;
+  // This warpgroup's 64 keys, and its dS^T tile (kDq).
+  const T* kw = ks + wg * kW * kD;  // [64][64]
+  const T* vw = vs + wg * kW * kD;  // [64][64]
+  T* dst_s = reinterpret_cast<T*>(reinterpret_cast<unsigned char*>(qs) +
+                                  kDkvRingBytes) +
+             wg * kW * kW;  // [64][64]
 
-  const int tile = static_cast<int>(blockIdx.x) / kSplit;
-  const int half = static_cast<int>(blockIdx.x) % kSplit;
+  const int tile = blockIdx.x;
   const int h = blockIdx.y;
   const int lh = h % L.layout_heads;
   const int64_t n = L.n;
@@ -815,78 +809,74 @@ __global__ void __launch_bounds__(256, 1)
   const int64_t c0 = co[tile];
   const int nent = static_cast<int>(co[tile + 1] - c0);
   const int nsteps = St::Count(nent);
-  // This warpgroup's steps: wg, wg + 2, ...
-  const int nlocal = nsteps > wg ? (nsteps - wg + 1) / 2 : 0;
-  // This warp's 16 keys: one key block slot; lane keys kr, kr + 8 in it.
-  const int slot = BL < 64 ? (warp * 16) / BL : 0;
-  const int kr = (BL < 64 ? (warp * 16) % BL : half * 64 + warp * 16) + g;
+  // This warp's 16 keys (tile keys tk .. tk + 15): key block kb of the tile,
+  // lane keys kr, kr + 8 in it; the warpgroup's key blocks start at wb0, the
+  // warp's is slot wb0 + slot.
+  const int tk = wg * kW + warp * 16;
+  const int kb = BL < kDkvKeys ? tk / BL : 0;
+  const int kr = tk % BL + g;
+  const int wb0 = BL < kDkvKeys ? wg * kW / BL : 0;
+  const int slot = kb - wb0;
 
   auto key_pos = [&](int r) -> int64_t {
-    const int b = __ldg(keys + (BL < 64 ? r / BL : 0));
+    const int b = __ldg(keys + (BL < kDkvKeys ? r / BL : 0));
     if (b < 0) return -1;
-    const int64_t key =
-        static_cast<int64_t>(b) * BL + (BL < 64 ? r % BL : half * 64 + r);
+    const int64_t key = static_cast<int64_t>(b) * BL + r % BL;
     return inv ? __ldg(inv + key) : key;
   };
-  LoadTile<T, kW, 256>(ks, k + slab * kD, key_pos, tid);
-  LoadTile<T, kW, 256>(vs, v + slab * kD, key_pos, tid);
+  LoadTile<T, kDkvKeys, 256>(ks, k + slab * kD, key_pos, tid);
+  LoadTile<T, kDkvKeys, 256>(vs, v + slab * kD, key_pos, tid);
   CpAsyncCommit();
 
-  // Q/dO rows (and their lse, delta) of this warpgroup's steps stream
-  // through its ring.
-  RowStream<BL, 128, true> qd{L.col_tile_rows, inv, c0, nent, nsteps, wtid};
-  qd.step0 = wg;
-  qd.stride = 2;
+  // Q/dO rows (and their lse, delta) of every step stream through the ring.
+  RowStream<BL, 256, true> qd{L.col_tile_rows, inv, c0, nent, nsteps, tid};
   qd.Start();
-  auto load_q = [&](int local) {
-    const int buf = local % kStages;
+  auto load_q = [&](int it) {
+    const int buf = it % kStages;
     qd.Copy(qs + buf * kW * kD, q + slab * kD);
     qd.Copy(dos + buf * kW * kD, dout + slab * kD);
-    if (wtid < kW) {
+    if (tid < kW) {
       const int p = qd.ScalarPos();
       if (p >= 0) {
-        CpAsync4(lse_s + buf * kW + wtid, lse + slab + p);
-        CpAsync4(dlt_s + buf * kW + wtid, delta + slab + p);
+        CpAsync4(lse_s + buf * kW + tid, lse + slab + p);
+        CpAsync4(dlt_s + buf * kW + tid, delta + slab + p);
       } else {
-        lse_s[buf * kW + wtid] = -INFINITY;  // padding: p = 0
-        dlt_s[buf * kW + wtid] = 0.f;
+        lse_s[buf * kW + tid] = -INFINITY;  // padding: p = 0
+        dlt_s[buf * kW + tid] = 0.f;
       }
       // Read a step after the lookup that produced it: no stall here.
-      if (kDq) pos_s[buf * kW + wtid] = static_cast<int32_t>(p);
+      if (kDq) pos_s[buf * kW + tid] = static_cast<int32_t>(p);
     }
   };
 #pragma unroll
   for (int st = 0; st < kAhead; ++st) {  // {step 0}, {step 1}, ...
-    if (st < nlocal) load_q(st);
+    if (st < nsteps) load_q(st);
     CpAsyncCommit();
     qd.Advance();
   }
-  int next_codes[St::E][CG];  // the next step's codes, read a step early
-  StepCodes<BL, CG>(L.col_tile_codes, c0, nent, nsteps, wg, CG, 0, next_codes);
-  // This warp's codes for its local step `it`, and the next step's read.
+  // This warpgroup's codes of the next step, read a step early.
+  int next_codes[St::E][WB];
+  StepCodes<BL, WB>(L.col_tile_codes, c0, nent, nsteps, 0, CG, wb0, next_codes);
+  // This warp's codes for step `it`, and the next step's read.
   auto take_codes = [&](int it, int(&code)[St::E]) {
-    bool wg_any = false;
 #pragma unroll
-    for (int j = 0; j < St::E; ++j) {
-      code[j] = Pick(next_codes[j], slot);
-#pragma unroll
-      for (int b = 0; b < CG; ++b) wg_any |= next_codes[j][b] != kAbsent;
-    }
-    StepCodes<BL, CG>(L.col_tile_codes, c0, nent, nsteps, wg + 2 * it + 2, CG,
-                      0, next_codes);
-    return wg_any;
+    for (int j = 0; j < St::E; ++j) code[j] = Pick(next_codes[j], slot);
+    StepCodes<BL, WB>(L.col_tile_codes, c0, nent, nsteps, it + 1, CG, wb0,
+                      next_codes);
   };
   // The step's lse entry of this thread (its own copy) to base 2: +inf for
   // a row with no live key and for padding, so that p = 0.
   auto lse_to_base2 = [&](int it) {
-    float& l = lse_s[(it % kStages) * kW + wtid % kW];
-    if (wtid < kW) l = l == -INFINITY ? INFINITY : l * kLog2e;
+    if (tid < kW) {
+      float& l = lse_s[(it % kStages) * kW + tid];
+      l = l == -INFINITY ? INFINITY : l * kLog2e;
+    }
   };
   // The live bits of this lane's two keys (kr, kr + 8) over the step's 64
   // queries.
   auto key_bits = [&](int it, const int(&code)[St::E], uint64_t(&live)[2]) {
-    constexpr int kSlice = BL < kW ? BL : kW;   // queries of a code
-    const int q0 = St::Offset(wg + 2 * it, 0);  // first query in its block
+    constexpr int kSlice = BL < kW ? BL : kW;  // queries of a code
+    const int q0 = St::Offset(it, 0);          // first query in its block
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       live[h] = 0;
@@ -942,14 +932,15 @@ __global__ void __launch_bounds__(256, 1)
     // run them back to back while this warpgroup computes step it + 1's mask
     // bits and reads its lse and delta; one wait a step.
     // Ring: step it + 1's rows are waited for (and step it + 3's loads
-    // issued) only after this warpgroup's wait of step it, which retires
-    // the products of step it - 1, the last readers of the slot it refills.
+    // issued) only after both warpgroups' waits of step it (the CTA barrier
+    // in ready), which retire the products of step it - 1, the last readers
+    // of the slot it refills.
     auto ready = [&](int it, int(&code)[St::E]) {
       CpAsyncWait<kAhead - 1>();  // step it's group (it + 1's may be open)
       lse_to_base2(it);
       ProxyFence();
-      WarpgroupSync(wg);
-      if (it + kAhead < nlocal) load_q(it + kAhead);
+      __syncthreads();  // both warpgroups read every slot
+      if (it + kAhead < nsteps) load_q(it + kAhead);
       CpAsyncCommit();
       qd.Advance();
       take_codes(it, code);
@@ -965,9 +956,9 @@ __global__ void __launch_bounds__(256, 1)
     Pin(dka);
     Pin(pa);
     Pin(pb);
-    if (nlocal > 0) {
+    if (nsteps > 0) {
       ready(0, code);
-      IssueTwoScoreProducts<T>(st, ks, q_tile(0), dpt, vs, do_tile(0));
+      IssueTwoScoreProducts<T>(st, kw, q_tile(0), dpt, vw, do_tile(0));
     }
     // Step it; with_next: also step it + 1's ring and score products (the
     // last step is peeled off, so no wgmma sits under a branch: ptxas would
@@ -1004,11 +995,11 @@ __global__ void __launch_bounds__(256, 1)
         const T* don = do_tile(it + 1);
 #pragma unroll
         for (int kk = 0; kk < 4; ++kk)
-          Wgmma<T>::template SS64<0, 0>(st, KMajor(ks, kk), KMajor(qn, kk),
+          Wgmma<T>::template SS64<0, 0>(st, KMajor(kw, kk), KMajor(qn, kk),
                                         kk > 0);
 #pragma unroll
         for (int kk = 0; kk < 4; ++kk)
-          Wgmma<T>::template SS64<0, 0>(dpt, KMajor(vs, kk), KMajor(don, kk),
+          Wgmma<T>::template SS64<0, 0>(dpt, KMajor(vw, kk), KMajor(don, kk),
                                         kk > 0);
       }
       const T* qb = q_tile(it);
@@ -1025,8 +1016,8 @@ __global__ void __launch_bounds__(256, 1)
       Pin(dka);
       WgCommit();
     };
-    for (int it = 0; it + 1 < nlocal; ++it) step_body(it, std::true_type());
-    if (nlocal > 0) step_body(nlocal - 1, std::false_type());
+    for (int it = 0; it + 1 < nsteps; ++it) step_body(it, std::true_type());
+    if (nsteps > 0) step_body(nsteps - 1, std::false_type());
     WgWait();
     Pin(dva);
     Pin(dka);
@@ -1036,22 +1027,23 @@ __global__ void __launch_bounds__(256, 1)
     CpAsyncWait<kAhead>();  // K and V (the oldest group) are in
     ProxyFence();
     __syncthreads();
-    for (int it = 0; it < nlocal; ++it) {
-      if (it + kAhead < nlocal) load_q(it + kAhead);
+    for (int it = 0; it < nsteps; ++it) {
+      if (it + kAhead < nsteps) load_q(it + kAhead);
       CpAsyncCommit();
       qd.Advance();
       int code[St::E];
-      const bool wg_any = take_codes(it, code);
+      take_codes(it, code);
       CpAsyncWait<kAhead>();
       lse_to_base2(it);
       ProxyFence();
-      WarpgroupSync(wg);
-      if (!wg_any) continue;
+      __syncthreads();
+      // Every step, also one this warpgroup's keys do not use (then
+      // masked to zero): both warpgroups meet at the same barriers.
       const int buf = it % kStages;
       const T* qb = q_tile(it);
       const T* dob = do_tile(it);
       float st[8][4], dpt[8][4];  // S^T, dP^T: keys x queries
-      IssueTwoScoreProducts<T>(st, ks, qb, dpt, vs, dob);
+      IssueTwoScoreProducts<T>(st, kw, qb, dpt, vw, dob);
       uint64_t live[2];
       key_bits(it, code, live);
       WaitScores(st, dpt);
@@ -1078,7 +1070,7 @@ __global__ void __launch_bounds__(256, 1)
       WgFence();
 #pragma unroll
       for (int kk = 0; kk < 4; ++kk)
-        Wgmma<T>::template SS64<1, 1>(dqa, MNMajor(dst_s, kk), MNMajor(ks, kk),
+        Wgmma<T>::template SS64<1, 1>(dqa, MNMajor(dst_s, kk), MNMajor(kw, kk),
                                       kk > 0);
       WgCommit();
       WgWait();
@@ -1098,36 +1090,7 @@ __global__ void __launch_bounds__(256, 1)
     }
   }
   CpAsyncWait<0>();
-  // Warpgroup 1's partials, through its ring, into warpgroup 0's (in order).
-  float* red =
-      reinterpret_cast<float*>(reinterpret_cast<unsigned char*>(vs + kW * kD) +
-                               kDkvRingBytes);  // [2][64][64]
-  // Accumulator element (j, i) of this lane: its offset in a [64][64] tile.
-  auto tile_offset = [&](int j, int i) {
-    return (warp * 16 + g + (i >> 1) * 8) * kD + j * 8 + 2 * t4 + (i & 1);
-  };
-  __syncthreads();
-  if (wg == 1) {
-#pragma unroll
-    for (int j = 0; j < 8; ++j) {
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        red[tile_offset(j, i)] = dka[j][i];
-        red[kW * kD + tile_offset(j, i)] = dva[j][i];
-      }
-    }
-  }
-  __syncthreads();
-  if (wg == 1) return;
-#pragma unroll
-  for (int j = 0; j < 8; ++j) {
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      dka[j][i] += red[tile_offset(j, i)];
-      dva[j][i] += red[kW * kD + tile_offset(j, i)];
-    }
-  }
-  const int b = __ldg(keys + slot);
+  const int b = __ldg(keys + kb);
   if (b < 0) return;  // padding slot of the last tile
   const int64_t p0 = static_cast<int64_t>(b) * BL + kr;
   const int64_t pos0 = inv ? __ldg(inv + p0) : p0;
@@ -1184,9 +1147,8 @@ int LaunchDkvKernel(const LayoutView& L, const Problem& p, const void* q,
   constexpr int kSmem = DkvSmem<kDq>();
   static const cudaError_t ok = PrepareSmem(DkvKernel<T, BL, kDq>, kSmem);
   if (ok != cudaSuccess) return ok;
-  constexpr int kSplit = BL > 64 ? BL / 64 : 1;
   DkvKernel<T, BL, kDq>
-      <<<dim3(L.num_col_tiles * kSplit, p.heads, p.batch), 256, kSmem, s>>>(
+      <<<dim3(L.num_col_tiles, p.heads, p.batch), 256, kSmem, s>>>(
           L, p.heads, p.scale * kLog2e, p.scale, static_cast<const T*>(q),
           static_cast<const T*>(k), static_cast<const T*>(v),
           static_cast<const T*>(dout), lse, delta, static_cast<T*>(dk),
