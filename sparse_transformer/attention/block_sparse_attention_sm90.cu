@@ -55,6 +55,15 @@ constexpr int kW = 64;        // keys (forward, dq) or queries (dk/dv) a step
 // step's barrier: one barrier a step.
 constexpr int kAhead = 2;
 constexpr int kStages = kAhead + 2;
+// The forward and dq passes (QueryTile) meet at a CTA barrier every second
+// step only, which publishes the rows of two steps: loads go three steps
+// ahead into five slots, issued after the step's barrier (if any), so the
+// slot a step refills was last read at least two steps before, which every
+// thread has finished once it passes the last barrier; the rows of the
+// barrier's second step were issued two steps before it.
+constexpr int kQAhead = 3;
+constexpr int kQStages = kQAhead + 2;
+constexpr int kQSyncEvery = 2;
 
 // ---- wgmma and shared-memory layout -----------------------------------------
 
@@ -448,9 +457,9 @@ struct LaneBits {
 };
 
 // A CTA's 128-row query tile of a row tile list (the forward and the dq
-// pass): its rows, its K/V stream through the kStages-slot ring and each step's
-// mask codes, read a step ahead. Two warpgroups of 64 rows share each K/V
-// tile. Per thread: warp `warp` owns tile rows 16 warp .. +15 (block gw,
+// pass): its rows, its K/V stream through the kQStages-slot ring and each
+// step's mask codes, read a step ahead. Two warpgroups of 64 rows share each
+// K/V tile. Per thread: warp `warp` owns tile rows 16 warp .. +15 (block gw,
 // rows r0, r0 + 8 of this lane in it).
 template <int BL>
 struct QueryTile {
@@ -525,24 +534,31 @@ struct QueryTile {
     CpAsyncCommit();
     kv.Advance();
   }
-  // Fills the first kAhead ring slots (the caller's own loads, e.g. Q, join
+  // Fills the first kQAhead ring slots (the caller's own loads, e.g. Q, join
   // step 0's group: step `it` is in cp.async group `it`).
   template <typename T>
   __device__ __forceinline__ void Prologue(T* ks, T* vs, const T* k,
                                            const T* v) {
 #pragma unroll
-    for (int st = 0; st < kAhead; ++st) CopyKV(ks, vs, k, v, st, st < nsteps);
+    for (int st = 0; st < kQAhead; ++st) CopyKV(ks, vs, k, v, st, st < nsteps);
   }
-  // Start of step it: issues the loads of step it + kAhead, takes this
-  // step's codes (code: this warp's block; returns whether any block of the
-  // warpgroup uses the step), reads the next step's, and waits for step it's
-  // rows (all threads; the caller's products may then read ring slot
-  // it % kStages).
+  // Start of step it: on every second step waits for the rows of this step
+  // and the next (all threads; the caller's products may then read ring
+  // slots it % kQStages and the next), then issues the loads of step
+  // it + kQAhead, takes this step's codes (code: this warp's block; returns
+  // whether any block of the warpgroup uses the step) and reads the next
+  // step's.
   template <typename T>
   __device__ __forceinline__ bool BeginStep(int it, T* ks, T* vs, const T* k,
                                             const T* v, int (&code)[St::E]) {
-    const int ahead = it + kAhead;
-    CopyKV(ks, vs, k, v, ahead % kStages, ahead < nsteps);
+    if (it % kQSyncEvery == 0) {
+      // Groups it and it + 1 complete (it + 2's, the newest, may be open).
+      CpAsyncWait<kQAhead - kQSyncEvery>();
+      ProxyFence();
+      __syncthreads();
+    }
+    const int ahead = it + kQAhead;
+    CopyKV(ks, vs, k, v, ahead % kQStages, ahead < nsteps);
     bool wg_any = false;
 #pragma unroll
     for (int j = 0; j < St::E; ++j) {
@@ -551,9 +567,6 @@ struct QueryTile {
       for (int b = 0; b < NB; ++b) wg_any |= next_codes[j][b] != kAbsent;
     }
     StepCodes<BL, NB>(codes, e0, nent, nsteps, it + 1, G, wg_first, next_codes);
-    CpAsyncWait<kAhead>();
-    ProxyFence();
-    __syncthreads();
     return wg_any;
   }
   // Live-key bits of this lane's two rows for step it (see RowBits), as
@@ -577,7 +590,7 @@ struct QueryTile {
 
 // ---- Forward ----------------------------------------------------------------
 
-constexpr int kFwdSmem = (128 + 2 * kStages * kW) * kD * 2 + 1024;
+constexpr int kFwdSmem = (128 + 2 * kQStages * kW) * kD * 2 + 1024;
 
 // q, k, v, out: [B, H, N, 64]; lse: [B, H, N]. CTA = 128 query rows (G =
 // 128 / BL blocks, G = 1 for BL = 128), 2 warpgroups of 64 rows. Two CTAs
@@ -593,8 +606,8 @@ __global__ void __launch_bounds__(256, 2)
   using St = Steps<BL>;
   extern __shared__ unsigned char smem_raw[];
   T* qs = reinterpret_cast<T*>(AlignSmem(smem_raw));  // [128][64]
-  T* ks = qs + 128 * kD;                              // [kStages][64][64]
-  T* vs = ks + kStages * kW * kD;                     // [kStages][64][64]
+  T* ks = qs + 128 * kD;                              // [kQStages][64][64]
+  T* vs = ks + kQStages * kW * kD;                    // [kQStages][64][64]
 
   QueryTile<BL> qt(L, tiles, heads);
   qt.LoadRows(qs, q);
@@ -610,8 +623,8 @@ __global__ void __launch_bounds__(256, 2)
   for (int it = 0; it < qt.nsteps; ++it) {
     int code[St::E];
     if (qt.BeginStep(it, ks, vs, k, v, code)) {  // warpgroup-uniform
-      const T* kb = ks + (it % kStages) * kW * kD;
-      const T* vb = vs + (it % kStages) * kW * kD;
+      const T* kb = ks + (it % kQStages) * kW * kD;
+      const T* vb = vs + (it % kQStages) * kW * kD;
       float s[8][4];
       WgFence();
 #pragma unroll
@@ -671,7 +684,7 @@ __global__ void __launch_bounds__(256, 2)
 
 // ---- Backward: dq pass ------------------------------------------------------
 
-constexpr int kDqSmem = (2 * 128 + 2 * kStages * kW) * kD * 2 + 1024;
+constexpr int kDqSmem = (2 * 128 + 2 * kQStages * kW) * kD * 2 + 1024;
 
 // dq = scale * sum_j dS_ij k_j, dS = P * (dP - delta), dP = dout V^T.
 // CTA = 128 query rows, 2 warpgroups; Q and dO stay in shared memory as the
@@ -690,8 +703,8 @@ __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
   extern __shared__ unsigned char smem_raw[];
   T* qs = reinterpret_cast<T*>(AlignSmem(smem_raw));  // [128][64]
   T* dos = qs + 128 * kD;                             // [128][64]
-  T* ks = dos + 128 * kD;                             // [kStages][64][64]
-  T* vs = ks + kStages * kW * kD;                     // [kStages][64][64]
+  T* ks = dos + 128 * kD;                             // [kQStages][64][64]
+  T* vs = ks + kQStages * kW * kD;                    // [kQStages][64][64]
 
   QueryTile<BL> qt(L, tiles, heads);
   qt.LoadRows(qs, q);
@@ -706,8 +719,8 @@ __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
   for (int it = 0; it < qt.nsteps; ++it) {
     int code[St::E];
     if (qt.BeginStep(it, ks, vs, k, v, code)) {
-      const T* kb = ks + (it % kStages) * kW * kD;
-      const T* vb = vs + (it % kStages) * kW * kD;
+      const T* kb = ks + (it % kQStages) * kW * kD;
+      const T* vb = vs + (it % kQStages) * kW * kD;
       float s[8][4], dp[8][4];
       IssueTwoScoreProducts<T>(s, qw, kb, dp, dow, vb);
       LaneBits bits[St::E][2];
