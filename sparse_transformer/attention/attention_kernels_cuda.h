@@ -71,8 +71,13 @@ struct LayoutView {
   // atomics into a workspace, then scaled and converted) and no dq pass
   // runs; dq is then not bit-reproducible from run to run.
   bool hopper_fused_dq = false;
-  int col_tile_blocks = 1;                    // CG
-  int num_col_tiles = 0;                      // NC
+  int col_tile_blocks = 1;  // CG
+  int num_col_tiles = 0;    // NC
+  // The first dkv_split_tiles tiles of each head run as the two CTAs of a
+  // cluster (each half the steps; partial dK/dV summed through distributed
+  // shared memory); set per backward call (DeviceAttentionLayout::
+  // BackwardView).
+  int dkv_split_tiles = 0;
   const int32_t* col_tile_keys = nullptr;     // [LH*NC*CG]
   const int64_t* col_tile_offsets = nullptr;  // [LH*(NC+1)]
   const int32_t* col_tile_rows = nullptr;     // [U] query block

@@ -100,6 +100,7 @@ struct ColumnTiles {
   std::vector<int64_t> offsets;  // [LH*(NC+1)]
   std::vector<int32_t> rows;     // [U]
   std::vector<int32_t> codes;    // [U*CG]
+  std::vector<int32_t> steps;    // [NC] 64-query steps, the longest head's
 };
 
 ColumnTiles BuildColumnTiles(const AttentionLayout& layout) {
@@ -108,6 +109,10 @@ ColumnTiles BuildColumnTiles(const AttentionLayout& layout) {
   out.cg = std::max(1, 128 / layout.block());
   const int cg = out.cg;
   out.num_tiles = (nb + cg - 1) / cg;
+  out.steps.assign(out.num_tiles, 0);
+  // A step is 64 queries: E blocks, or 1 / SUB of a block.
+  const int e = std::max(1, 64 / layout.block());
+  const int sub = std::max(1, layout.block() / 64);
   struct Group {
     std::vector<int32_t> keys, rows, codes;
   };
@@ -141,6 +146,10 @@ ColumnTiles BuildColumnTiles(const AttentionLayout& layout) {
       return groups[a].rows.size() > groups[b].rows.size();
     });
     out.offsets.push_back(static_cast<int64_t>(out.rows.size()));
+    for (int i = 0; i < out.num_tiles; ++i) {
+      const int entries = static_cast<int>(groups[by_size[i]].rows.size());
+      out.steps[i] = std::max(out.steps[i], (entries + e - 1) / e * sub);
+    }
     for (int t : by_size) {
       const Group& gr = groups[t];
       out.keys.insert(out.keys.end(), gr.keys.begin(), gr.keys.end());
@@ -156,6 +165,37 @@ ColumnTiles BuildColumnTiles(const AttentionLayout& layout) {
 
 DeviceAttentionLayout::~DeviceAttentionLayout() {
   for (void* p : allocations_) cudaFree(p);
+}
+
+cuda::LayoutView DeviceAttentionLayout::BackwardView(
+    int64_t batch_heads) const {
+  cuda::LayoutView v = view_;
+  // No split tiles with dq fused into the dk/dv pass.
+  const int nc =
+      v.hopper_fused_dq ? 0 : static_cast<int>(dkv_tile_steps_.size());
+  switch (dkv_split_) {
+    case UploadOptions::Choice::kOff:
+      v.dkv_split_tiles = 0;
+      break;
+    case UploadOptions::Choice::kOn:
+      v.dkv_split_tiles = (nc + 1) / 2;
+      break;
+    case UploadOptions::Choice::kAuto: {
+      // The tiles (longest first) with more than twice the steps of an SM's
+      // share of the pass (one CTA per SM): such a tile alone would set the
+      // pass's length. (Down to one share, the clusters' scheduling cost
+      // more than they saved: KERNEL_NOTES.md, v40.)
+      int64_t total = 0;
+      for (int32_t s : dkv_tile_steps_) total += s;
+      const double share =
+          static_cast<double>(total) * batch_heads / std::max(1, sm_count_);
+      int k = 0;
+      while (k < nc && dkv_tile_steps_[k] > 2 * share) ++k;
+      v.dkv_split_tiles = k;
+      break;
+    }
+  }
+  return v;
 }
 
 absl::StatusOr<std::unique_ptr<DeviceAttentionLayout>>
@@ -251,6 +291,15 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout,
     ST_UPLOAD(col_tile_offsets, absl::MakeConstSpan(cols.offsets));
     ST_UPLOAD(col_tile_rows, absl::MakeConstSpan(cols.rows));
     ST_UPLOAD(col_tile_codes, absl::MakeConstSpan(cols.codes));
+    d->dkv_tile_steps_ = cols.steps;
+    d->dkv_split_ = options.dkv_split;
+    int device = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&d->sm_count_, cudaDevAttrMultiProcessorCount,
+                               device) != cudaSuccess) {
+      cudaGetLastError();
+      d->sm_count_ = 1;
+    }
   }
 #undef ST_UPLOAD
   if (layout.has_permutation()) {
@@ -355,9 +404,11 @@ absl::Status BlockSparseAttentionBackwardCuda(
   absl::Status s =
       CheckShape(layout, shape, {q, k, v, out, lse, dout, dq, dk, dv, delta});
   if (!s.ok()) return s;
+  const cuda::LayoutView view =
+      layout.BackwardView(static_cast<int64_t>(shape.batch) * shape.heads);
   return CudaError(static_cast<cudaError_t>(cuda::LaunchBackward(
-                       layout.view(), ToProblem(shape), q, k, v, out, lse, dout,
-                       dq, dk, dv, delta, stream)),
+                       view, ToProblem(shape), q, k, v, out, lse, dout, dq, dk,
+                       dv, delta, stream)),
                    "backward launch");
 }
 
@@ -375,6 +426,10 @@ absl::Status NoCuda() {
 }  // namespace
 
 DeviceAttentionLayout::~DeviceAttentionLayout() = default;
+
+cuda::LayoutView DeviceAttentionLayout::BackwardView(int64_t) const {
+  return view_;
+}
 
 absl::StatusOr<std::unique_ptr<DeviceAttentionLayout>>
 DeviceAttentionLayout::Upload(const AttentionLayout&, const UploadOptions&) {

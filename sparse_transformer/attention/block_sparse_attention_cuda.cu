@@ -757,11 +757,12 @@ int DkvS(const LayoutView& L, const Problem& p, const void* q, const void* k,
   return cudaGetLastError();
 }
 
-// One non-blocking side stream and a fork/join event pair per device,
-// created on first use and kept for the process.
+// Two non-blocking side streams (the dk/dv pass; the Hopper dk/dv pass's
+// split tiles) and their fork/join events per device, created on first use
+// and kept for the process.
 struct SideStream {
-  cudaStream_t stream = nullptr;
-  cudaEvent_t fork = nullptr, join = nullptr;
+  cudaStream_t stream = nullptr, split = nullptr;
+  cudaEvent_t fork = nullptr, join = nullptr, split_join = nullptr;
 };
 
 cudaError_t GetSideStream(SideStream* out) {
@@ -779,10 +780,14 @@ cudaError_t GetSideStream(SideStream* out) {
             cudaSuccess ||
         (err = cudaStreamCreateWithPriority(&s.stream, cudaStreamNonBlocking,
                                             greatest)) != cudaSuccess ||
+        (err = cudaStreamCreateWithPriority(&s.split, cudaStreamNonBlocking,
+                                            greatest)) != cudaSuccess ||
         (err = cudaEventCreateWithFlags(&s.fork, cudaEventDisableTiming)) !=
             cudaSuccess ||
         (err = cudaEventCreateWithFlags(&s.join, cudaEventDisableTiming)) !=
-            cudaSuccess) {
+            cudaSuccess ||
+        (err = cudaEventCreateWithFlags(
+             &s.split_join, cudaEventDisableTiming)) != cudaSuccess) {
       return err;
     }
     it = per_device.emplace(device, s).first;
@@ -825,7 +830,7 @@ int Backward(const LayoutView& L, const Problem& p, const void* q,
       return err;
     if ((err = cudaMemsetAsync(acc, 0, acc_bytes, stream)) == cudaSuccess) {
       err = static_cast<cudaError_t>(sm90::BackwardDkv(
-          L, p, q, k, v, lse, dout, delta, dk, dv, acc, stream));
+          L, p, q, k, v, lse, dout, delta, dk, dv, acc, stream, stream));
     }
     if (err == cudaSuccess) {
       const int64_t groups = rows * D / 8;
@@ -848,10 +853,16 @@ int Backward(const LayoutView& L, const Problem& p, const void* q,
   if ((err = cudaEventRecord(side.fork, stream)) != cudaSuccess) return err;
   if ((err = cudaStreamWaitEvent(side.stream, side.fork, 0)) != cudaSuccess)
     return err;
+  // The Hopper dk/dv pass's split tiles (the longest) run on a second side
+  // stream, beside the rest of the pass.
+  const bool split = D == sm90::kHeadDim && L.hopper_cols && L.dkv_split_tiles;
+  if (split &&
+      (err = cudaStreamWaitEvent(side.split, side.fork, 0)) != cudaSuccess)
+    return err;
   int e;
   if (D == sm90::kHeadDim && L.hopper_cols) {
     e = sm90::BackwardDkv(L, p, q, k, v, lse, dout, delta, dk, dv, nullptr,
-                          side.stream);
+                          side.stream, side.split);
   } else {
     constexpr int G = kTileRows / BL;
     e = (G > 1 && L.col_split) ? DkvS<T, BL, D, G>(L, p, q, k, v, lse, dout,
@@ -869,6 +880,11 @@ int Backward(const LayoutView& L, const Problem& p, const void* q,
             : DqG<T, BL, D, 1>(L, p, q, k, v, lse, dout, delta, dq, stream);
   }
   if (e != cudaSuccess) return e;
+  if (split) {
+    if ((err = cudaEventRecord(side.split_join, side.split)) != cudaSuccess ||
+        (err = cudaStreamWaitEvent(stream, side.split_join, 0)) != cudaSuccess)
+      return err;
+  }
   if ((err = cudaEventRecord(side.join, side.stream)) != cudaSuccess)
     return err;
   return cudaStreamWaitEvent(stream, side.join, 0);

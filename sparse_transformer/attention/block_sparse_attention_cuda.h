@@ -48,6 +48,12 @@ struct UploadOptions {
   // slower than the dq pass at every measured size, e.g. 0.85 against
   // 0.69 ms for fixed(128, 32) at n = 12288 (KERNEL_NOTES.md, v18, v24, v33).
   bool fused_dq = false;
+  // Where dk/dv runs on wgmma: column tiles that run as two CTAs (a cluster
+  // taking half the steps each, partials summed in a fixed order), so that one
+  // long tile does not outlast the rest of the pass. kAuto: per backward
+  // call, the tiles longer than twice the average work of an SM for that
+  // batch x heads; kOn: the longer half of the tiles (tests); kOff: none.
+  Choice dkv_split = Choice::kAuto;
 };
 
 // True when the current device runs the Hopper (sm_90a) kernels.
@@ -70,12 +76,21 @@ class DeviceAttentionLayout {
   const cuda::LayoutView& view() const { return view_; }
   int heads() const { return view_.layout_heads; }
   int64_t device_bytes() const { return bytes_; }
+  // view() for a backward pass over `batch_heads` (batch x heads) slabs,
+  // with LayoutView::dkv_split_tiles chosen for that size
+  // (UploadOptions::dkv_split).
+  cuda::LayoutView BackwardView(int64_t batch_heads) const;
 
  private:
   DeviceAttentionLayout() = default;
   cuda::LayoutView view_;
   std::vector<void*> allocations_;
   int64_t bytes_ = 0;
+  // dk/dv on wgmma: steps of each column tile in launch order (the longest
+  // head's), the split choice and the GPU's SM count.
+  std::vector<int32_t> dkv_tile_steps_;
+  UploadOptions::Choice dkv_split_ = UploadOptions::Choice::kAuto;
+  int sm_count_ = 1;
 };
 
 // What one attention call computes over.

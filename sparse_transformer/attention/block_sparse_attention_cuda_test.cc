@@ -404,21 +404,31 @@ TEST_P(BlockSparseAttentionCudaTest, MatchesCpuReferenceForwardAndBackward) {
       dk_ref.data(), dv_ref.data());
 
   // Every work decomposition: automatic (on a Hopper GPU with head dim 64:
-  // forward and dq on wgmma, dk/dv on mma.sync), both mma.sync paths forced
-  // (merged query tiles + split column lists, and one block per CTA), and,
-  // on a Hopper GPU with head dim 64, wgmma for all three passes, with a dq
-  // pass and with dq computed in the dk/dv pass.
+  // forward and dq on wgmma, dk/dv on wgmma where the column lists are long,
+  // its tiles split over two CTAs where they outlast an SM's share, which at
+  // these sizes is every tile), both mma.sync paths forced (merged query
+  // tiles + split column lists, and one block per CTA), and, on a Hopper GPU
+  // with head dim 64, wgmma for all three passes: with a dq pass and no
+  // split tiles, with the longer half of the tiles split, and with dq
+  // computed in the dk/dv pass.
   using Choice = UploadOptions::Choice;
-  const UploadOptions modes[5] = {
-      UploadOptions(), UploadOptions{Choice::kOn, Choice::kOn, Choice::kOff},
+  const UploadOptions modes[6] = {
+      UploadOptions(),
+      UploadOptions{Choice::kOn, Choice::kOn, Choice::kOff},
       UploadOptions{Choice::kOff, Choice::kOff, Choice::kOff},
-      UploadOptions{Choice::kAuto, Choice::kAuto, Choice::kOn, false},
+      UploadOptions{Choice::kAuto, Choice::kAuto, Choice::kOn, false,
+                    Choice::kOff},
+      UploadOptions{Choice::kAuto, Choice::kAuto, Choice::kOn, false,
+                    Choice::kOn},
       UploadOptions{Choice::kAuto, Choice::kAuto, Choice::kOn, true}};
-  const char* names[5] = {"auto", "merged/split", "per-block",
-                          "Hopper wgmma, dq pass",
+  const char* names[6] = {"auto",
+                          "merged/split",
+                          "per-block",
+                          "Hopper wgmma, dq pass, no split tiles",
+                          "Hopper wgmma, dq pass, half the tiles split",
                           "Hopper wgmma, dq fused into dk/dv"};
   const bool hopper = HopperAttentionAvailable() && K == 64;
-  for (int mode = 0; mode < (hopper ? 5 : 3); ++mode) {
+  for (int mode = 0; mode < (hopper ? 6 : 3); ++mode) {
     SCOPED_TRACE(testing::Message() << "decomposition " << names[mode]);
     RunOnGpu(layout, modes[mode], B, H, K, scale, dtype, q, k, v, dout, out_ref,
              lse_ref, dq_ref, dk_ref, dv_ref);
@@ -456,6 +466,21 @@ TEST(BlockSparseAttentionCudaHopper, ChoiceFollowsTheDevice) {
   auto long_lists = DeviceAttentionLayout::Upload(**long_layout);
   ASSERT_TRUE(long_lists.ok()) << long_lists.status();
   EXPECT_EQ((*long_lists)->view().hopper_cols, HopperAttentionAvailable());
+  if (HopperAttentionAvailable()) {
+    // 16 tiles of 2..32 steps: for one slab every tile longer than twice the
+    // share of an SM (272 steps / SMs) runs as two CTAs; for 1000 slabs none.
+    const int sms = [] {
+      int device = 0, count = 0;
+      cudaGetDevice(&device);
+      cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device);
+      return count;
+    }();
+    int longer = 0;
+    for (int steps = 2; steps <= 32; steps += 2)
+      longer += steps * sms > 2 * 272;
+    EXPECT_EQ((*long_lists)->BackwardView(1).dkv_split_tiles, longer);
+    EXPECT_EQ((*long_lists)->BackwardView(1000).dkv_split_tiles, 0);
+  }
   UploadOptions on;
   on.hopper = UploadOptions::Choice::kOn;
   auto forced = DeviceAttentionLayout::Upload(**layout, on);

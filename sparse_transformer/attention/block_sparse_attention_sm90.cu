@@ -17,13 +17,18 @@
 //     from one 64-bit word per row and step (RowBits).
 // forward : CTA = 128 query rows (2 warpgroups) over the merged row tiles.
 // dq      : CTA = 128 query rows, dq += dS K with S, dP recomputed.
-// dk/dv   : CTA = one column tile of 64 keys (key blocks with similar column
-//           lists grouped at upload) and two warpgroups taking alternate
-//           steps of the union of their query blocks; dv += P^T dO,
-//           dk += dS^T Q, partials summed in shared memory. No atomics.
+// dk/dv   : CTA = one column tile of 128 keys (key blocks with similar column
+//           lists grouped at upload), warpgroup wg owning keys 64 wg .. +63,
+//           both walking every step of the union of the tile's query
+//           blocks; dv += P^T dO, dk += dS^T Q. A tile longer than twice an
+//           SM's share of the pass runs as a cluster of two CTAs, one per
+//           half of its steps, partials summed through distributed shared
+//           memory. No atomics.
 // By default (UploadOptions::hopper = kAuto) the forward and dq run here, and
-// dk/dv too where column lists are long (dense, fixed); for the short lists
-// of local and strided the mma.sync dk/dv is faster (see KERNEL_NOTES.md).
+// dk/dv too where column lists average at least 128 queries; for the shorter
+// lists of strided at n = 12288 the mma.sync dk/dv is faster (see
+// KERNEL_NOTES.md).
+#include <cooperative_groups.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -334,21 +339,25 @@ struct RowStream {
   const int32_t* inv;
   int64_t e0;
   int nent, nsteps, tid;
-  int step = 0;     // the step whose positions are in pos
+  int step = 0;     // the (local) step whose positions are in pos
   int pos[kN];      // positions of `step` (-1: zero row)
   int next_id[kN];  // block ids of step + 1 (-1: past the list)
+  // Local step s is step step0 + s of the list (the second half of a split
+  // column tile starts past the first).
+  int step0 = 0;
 
   __device__ __forceinline__ int Row(int i) const {
     return i < kRows ? (tid >> 3) + i * (THREADS / 8) : tid;
   }
   __device__ __forceinline__ void Ids(int s, int (&id)[kN]) const {
+    const int gs = step0 + s;
     if constexpr (St::E < kN) {
       // Fewer blocks a step than rows of this thread: one load per block.
       int block_id[St::E];
 #pragma unroll
       for (int e = 0; e < St::E; ++e) {
-        const int ent = St::Entry(s, e * BL);
-        block_id[e] = s < nsteps && ent < nent ? __ldg(ids + e0 + ent) : -1;
+        const int ent = St::Entry(gs, e * BL);
+        block_id[e] = gs < nsteps && ent < nent ? __ldg(ids + e0 + ent) : -1;
       }
 #pragma unroll
       for (int i = 0; i < kN; ++i) {
@@ -361,15 +370,17 @@ struct RowStream {
 #pragma unroll
       for (int i = 0; i < kN; ++i) {
         const int r = Row(i);
-        const int ent = St::Entry(s, r);
-        id[i] = s < nsteps && r < kW && ent < nent ? __ldg(ids + e0 + ent) : -1;
+        const int ent = St::Entry(gs, r);
+        id[i] =
+            gs < nsteps && r < kW && ent < nent ? __ldg(ids + e0 + ent) : -1;
       }
     }
   }
   __device__ __forceinline__ void Positions(int s, const int (&id)[kN]) {
+    const int gs = step0 + s;
 #pragma unroll
     for (int i = 0; i < kN; ++i) {
-      const int key = id[i] * BL + St::Offset(s, Row(i));
+      const int key = id[i] * BL + St::Offset(gs, Row(i));
       pos[i] = id[i] < 0 ? -1 : inv ? __ldg(inv + key) : key;
     }
   }
@@ -775,8 +786,12 @@ __device__ __forceinline__ void WarpgroupSync(int wg) {
 // grouped at upload by similar column lists; warpgroup wg owns keys
 // 64 wg .. 64 wg + 63 and both walk the union of the tile's query blocks, 64
 // queries a step, from one ring. K and V stay in shared memory as the A
-// operands of S^T = K Q^T and dP^T = V dO^T.
-template <typename T, int BL, bool kDq>
+// operands of S^T = K Q^T and dP^T = V dO^T. The first L.dkv_split_tiles
+// tiles of each head (the longest) run in a kernel of its own (kSplit), each
+// as the two CTAs of a cluster: pieces 0 and 1 take the first and the second
+// half of the steps, and piece 0 adds piece 1's partials and stores. The
+// other tiles run one CTA each (!kSplit).
+template <typename T, int BL, bool kDq, bool kSplit>
 __global__ void __launch_bounds__(256, 1)
     DkvKernel(LayoutView L, int heads, float scale_log2, float scale,
               const T* __restrict__ q, const T* __restrict__ k,
@@ -808,7 +823,10 @@ __global__ void __launch_bounds__(256, 1)
                                   kDkvRingBytes) +
              wg * kW * kW;  // [64][64]
 
-  const int tile = blockIdx.x;
+  static_assert(!(kDq && kSplit), "no split tiles with fused dq");
+  const int x = blockIdx.x;
+  const int tile = kSplit ? x / 2 : x + L.dkv_split_tiles;
+  const int piece = kSplit ? x % 2 : 0;
   const int h = blockIdx.y;
   const int lh = h % L.layout_heads;
   const int64_t n = L.n;
@@ -821,7 +839,12 @@ __global__ void __launch_bounds__(256, 1)
       L.col_tile_offsets + static_cast<int64_t>(lh) * (L.num_col_tiles + 1);
   const int64_t c0 = co[tile];
   const int nent = static_cast<int>(co[tile + 1] - c0);
-  const int nsteps = St::Count(nent);
+  const int nsteps = St::Count(nent);  // of the tile
+  // This CTA's steps: the tile's steps step0 .. step0 + nlocal - 1 (piece
+  // 0 of a split tile the first half, piece 1 the rest).
+  const int half = (nsteps + 1) / 2;
+  const int step0 = piece * half;
+  const int nlocal = kSplit ? (piece == 0 ? half : nsteps - half) : nsteps;
   // This warp's 16 keys (tile keys tk .. tk + 15): key block kb of the tile,
   // lane keys kr, kr + 8 in it; the warpgroup's key blocks start at wb0, the
   // warp's is slot wb0 + slot.
@@ -843,6 +866,7 @@ __global__ void __launch_bounds__(256, 1)
 
   // Q/dO rows (and their lse, delta) of every step stream through the ring.
   RowStream<BL, 256, true> qd{L.col_tile_rows, inv, c0, nent, nsteps, tid};
+  qd.step0 = step0;
   qd.Start();
   auto load_q = [&](int it) {
     const int buf = it % kStages;
@@ -863,19 +887,20 @@ __global__ void __launch_bounds__(256, 1)
   };
 #pragma unroll
   for (int st = 0; st < kAhead; ++st) {  // {step 0}, {step 1}, ...
-    if (st < nsteps) load_q(st);
+    if (st < nlocal) load_q(st);
     CpAsyncCommit();
     qd.Advance();
   }
   // This warpgroup's codes of the next step, read a step early.
   int next_codes[St::E][WB];
-  StepCodes<BL, WB>(L.col_tile_codes, c0, nent, nsteps, 0, CG, wb0, next_codes);
+  StepCodes<BL, WB>(L.col_tile_codes, c0, nent, nsteps, step0, CG, wb0,
+                    next_codes);
   // This warp's codes for step `it`, and the next step's read.
   auto take_codes = [&](int it, int(&code)[St::E]) {
 #pragma unroll
     for (int j = 0; j < St::E; ++j) code[j] = Pick(next_codes[j], slot);
-    StepCodes<BL, WB>(L.col_tile_codes, c0, nent, nsteps, it + 1, CG, wb0,
-                      next_codes);
+    StepCodes<BL, WB>(L.col_tile_codes, c0, nent, nsteps, step0 + it + 1, CG,
+                      wb0, next_codes);
   };
   // The step's lse entry of this thread (its own copy) to base 2: +inf for
   // a row with no live key and for padding, so that p = 0.
@@ -889,7 +914,7 @@ __global__ void __launch_bounds__(256, 1)
   // queries.
   auto key_bits = [&](int it, const int(&code)[St::E], uint64_t(&live)[2]) {
     constexpr int kSlice = BL < kW ? BL : kW;  // queries of a code
-    const int q0 = St::Offset(it, 0);          // first query in its block
+    const int q0 = St::Offset(step0 + it, 0);  // first query in its block
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       live[h] = 0;
@@ -953,7 +978,7 @@ __global__ void __launch_bounds__(256, 1)
       lse_to_base2(it);
       ProxyFence();
       __syncthreads();  // both warpgroups read every slot
-      if (it + kAhead < nsteps) load_q(it + kAhead);
+      if (it + kAhead < nlocal) load_q(it + kAhead);
       CpAsyncCommit();
       qd.Advance();
       take_codes(it, code);
@@ -969,7 +994,7 @@ __global__ void __launch_bounds__(256, 1)
     Pin(dka);
     Pin(pa);
     Pin(pb);
-    if (nsteps > 0) {
+    if (nlocal > 0) {
       ready(0, code);
       IssueTwoScoreProducts<T>(st, kw, q_tile(0), dpt, vw, do_tile(0));
     }
@@ -1029,8 +1054,8 @@ __global__ void __launch_bounds__(256, 1)
       Pin(dka);
       WgCommit();
     };
-    for (int it = 0; it + 1 < nsteps; ++it) step_body(it, std::true_type());
-    if (nsteps > 0) step_body(nsteps - 1, std::false_type());
+    for (int it = 0; it + 1 < nlocal; ++it) step_body(it, std::true_type());
+    if (nlocal > 0) step_body(nlocal - 1, std::false_type());
     WgWait();
     Pin(dva);
     Pin(dka);
@@ -1040,8 +1065,8 @@ __global__ void __launch_bounds__(256, 1)
     CpAsyncWait<kAhead>();  // K and V (the oldest group) are in
     ProxyFence();
     __syncthreads();
-    for (int it = 0; it < nsteps; ++it) {
-      if (it + kAhead < nsteps) load_q(it + kAhead);
+    for (int it = 0; it < nlocal; ++it) {
+      if (it + kAhead < nlocal) load_q(it + kAhead);
       CpAsyncCommit();
       qd.Advance();
       int code[St::E];
@@ -1103,6 +1128,53 @@ __global__ void __launch_bounds__(256, 1)
     }
   }
   CpAsyncWait<0>();
+  if constexpr (kSplit) {
+    // Piece 1's dK, dV (fp32, [2][128][64]) go into its ring, free once
+    // every warp is past its last wait; piece 0 adds them to its own, in
+    // piece order (deterministic), through distributed shared memory. The
+    // second cluster barrier keeps piece 1's shared memory alive until then.
+    cooperative_groups::cluster_group cluster =
+        cooperative_groups::this_cluster();
+    float* part = reinterpret_cast<float*>(qs);
+    // Accumulator element (j, 2 c .. 2 c + 1) of this lane: its offset in a
+    // [128][64] tile.
+    auto offset = [&](int j, int c) {
+      return (wg * kW + warp * 16 + g + c * 8) * kD + j * 8 + 2 * t4;
+    };
+    __syncthreads();
+    if (piece == 1) {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+#pragma unroll
+        for (int c = 0; c < 2; ++c) {
+          *reinterpret_cast<float2*>(part + offset(j, c)) =
+              make_float2(dka[j][2 * c], dka[j][2 * c + 1]);
+          *reinterpret_cast<float2*>(part + kDkvKeys * kD + offset(j, c)) =
+              make_float2(dva[j][2 * c], dva[j][2 * c + 1]);
+        }
+      }
+    }
+    cluster.sync();
+    if (piece == 0) {
+      const float* other = cluster.map_shared_rank(part, 1);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+#pragma unroll
+        for (int c = 0; c < 2; ++c) {
+          const float2 pk =
+              *reinterpret_cast<const float2*>(other + offset(j, c));
+          const float2 pv = *reinterpret_cast<const float2*>(
+              other + kDkvKeys * kD + offset(j, c));
+          dka[j][2 * c] += pk.x;
+          dka[j][2 * c + 1] += pk.y;
+          dva[j][2 * c] += pv.x;
+          dva[j][2 * c + 1] += pv.y;
+        }
+      }
+    }
+    cluster.sync();
+    if (piece == 1) return;
+  }
   const int b = __ldg(keys + kb);
   if (b < 0) return;  // padding slot of the last tile
   const int64_t p0 = static_cast<int64_t>(b) * BL + kr;
@@ -1156,16 +1228,44 @@ template <typename T, int BL, bool kDq>
 int LaunchDkvKernel(const LayoutView& L, const Problem& p, const void* q,
                     const void* k, const void* v, const float* lse,
                     const void* dout, const float* delta, void* dk, void* dv,
-                    float* dq_acc, cudaStream_t s) {
+                    float* dq_acc, cudaStream_t s, cudaStream_t split_stream) {
   constexpr int kSmem = DkvSmem<kDq>();
-  static const cudaError_t ok = PrepareSmem(DkvKernel<T, BL, kDq>, kSmem);
+  static const cudaError_t ok =
+      PrepareSmem(DkvKernel<T, BL, kDq, false>, kSmem);
   if (ok != cudaSuccess) return ok;
-  DkvKernel<T, BL, kDq>
-      <<<dim3(L.num_col_tiles, p.heads, p.batch), 256, kSmem, s>>>(
-          L, p.heads, p.scale * kLog2e, p.scale, static_cast<const T*>(q),
-          static_cast<const T*>(k), static_cast<const T*>(v),
-          static_cast<const T*>(dout), lse, delta, static_cast<T*>(dk),
-          static_cast<T*>(dv), dq_acc);
+  const int split = kDq ? 0 : L.dkv_split_tiles;
+  if (split > 0) {
+    // The split tiles first, on their own stream: clusters of two CTAs.
+    static const cudaError_t split_ok =
+        PrepareSmem(DkvKernel<T, BL, false, true>, kSmem);
+    if (split_ok != cudaSuccess) return split_ok;
+    cudaLaunchConfig_t config = {};
+    config.gridDim = dim3(2 * split, p.heads, p.batch);
+    config.blockDim = dim3(256);
+    config.dynamicSmemBytes = kSmem;
+    config.stream = split_stream;
+    cudaLaunchAttribute cluster;
+    cluster.id = cudaLaunchAttributeClusterDimension;
+    cluster.val.clusterDim.x = 2;
+    cluster.val.clusterDim.y = 1;
+    cluster.val.clusterDim.z = 1;
+    config.attrs = &cluster;
+    config.numAttrs = 1;
+    const cudaError_t e = cudaLaunchKernelEx(
+        &config, DkvKernel<T, BL, false, true>, L, p.heads, p.scale * kLog2e,
+        p.scale, static_cast<const T*>(q), static_cast<const T*>(k),
+        static_cast<const T*>(v), static_cast<const T*>(dout), lse, delta,
+        static_cast<T*>(dk), static_cast<T*>(dv), dq_acc);
+    if (e != cudaSuccess) return e;
+  }
+  if (L.num_col_tiles > split) {
+    DkvKernel<T, BL, kDq, false>
+        <<<dim3(L.num_col_tiles - split, p.heads, p.batch), 256, kSmem, s>>>(
+            L, p.heads, p.scale * kLog2e, p.scale, static_cast<const T*>(q),
+            static_cast<const T*>(k), static_cast<const T*>(v),
+            static_cast<const T*>(dout), lse, delta, static_cast<T*>(dk),
+            static_cast<T*>(dv), dq_acc);
+  }
   return cudaGetLastError();
 }
 
@@ -1198,16 +1298,17 @@ int BackwardDq(const LayoutView& L, const Problem& p, const void* q,
 int BackwardDkv(const LayoutView& L, const Problem& p, const void* q,
                 const void* k, const void* v, const float* lse,
                 const void* dout, const float* delta, void* dk, void* dv,
-                float* dq_acc, CUstream_st* stream) {
+                float* dq_acc, CUstream_st* stream, CUstream_st* split_stream) {
   if (!Usable(L, p)) return cudaErrorInvalidValue;
   return ByTypeAndBlock(p.dtype, L.block, [&](auto t, auto bl) {
     using T = decltype(t);
     constexpr int BL = decltype(bl)::value;
     return dq_acc
                ? LaunchDkvKernel<T, BL, true>(L, p, q, k, v, lse, dout, delta,
-                                              dk, dv, dq_acc, stream)
+                                              dk, dv, dq_acc, stream, stream)
                : LaunchDkvKernel<T, BL, false>(L, p, q, k, v, lse, dout, delta,
-                                               dk, dv, nullptr, stream);
+                                               dk, dv, nullptr, stream,
+                                               split_stream);
   });
 }
 

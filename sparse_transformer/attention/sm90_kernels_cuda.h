@@ -24,11 +24,13 @@ int BackwardDq(const LayoutView& layout, const Problem& problem, const void* q,
 // dk/dv pass of the backward over the column tiles (delta already computed).
 // With dq_acc ([B, H, N, 64] fp32, zeroed) it also adds sum_j dS_ij k_j to
 // dq_acc by fp32 atomics (the dq pass is then not needed; dq = scale *
-// dq_acc); nullptr: dk, dv only.
+// dq_acc; layout.dkv_split_tiles is then ignored); nullptr: dk, dv only.
+// The split tiles (layout.dkv_split_tiles) are launched on split_stream, the
+// others on stream.
 int BackwardDkv(const LayoutView& layout, const Problem& problem, const void* q,
                 const void* k, const void* v, const float* lse,
                 const void* dout, const float* delta, void* dk, void* dv,
-                float* dq_acc, CUstream_st* stream);
+                float* dq_acc, CUstream_st* stream, CUstream_st* split_stream);
 
 }  // namespace st::attention::cuda::sm90
 
