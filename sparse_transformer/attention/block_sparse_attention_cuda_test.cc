@@ -405,12 +405,12 @@ TEST_P(BlockSparseAttentionCudaTest, MatchesCpuReferenceForwardAndBackward) {
 
   // Every work decomposition: automatic (on a Hopper GPU with head dim 64:
   // forward and dq on wgmma, dk/dv on wgmma where the column lists are long,
-  // its tiles split over two CTAs where they outlast an SM's share, which at
-  // these sizes is every tile), both mma.sync paths forced (merged query
-  // tiles + split column lists, and one block per CTA), and, on a Hopper GPU
-  // with head dim 64, wgmma for all three passes: with a dq pass and no
-  // split tiles, with the longer half of the tiles split, and with dq
-  // computed in the dk/dv pass.
+  // its tiles split over two CTAs where they outlast twice an SM's share,
+  // which at these sizes is nearly every tile), both mma.sync paths forced
+  // (merged query tiles + split column lists, and one block per CTA), and,
+  // on a Hopper GPU with head dim 64, wgmma for all three passes: with a dq
+  // pass and no split tiles, with the longer half of the tiles split, and
+  // with dq computed in the dk/dv pass.
   using Choice = UploadOptions::Choice;
   const UploadOptions modes[6] = {
       UploadOptions(),

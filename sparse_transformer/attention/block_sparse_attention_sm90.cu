@@ -33,6 +33,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <mutex>
@@ -1233,7 +1234,11 @@ int LaunchDkvKernel(const LayoutView& L, const Problem& p, const void* q,
   static const cudaError_t ok =
       PrepareSmem(DkvKernel<T, BL, kDq, false>, kSmem);
   if (ok != cudaSuccess) return ok;
-  const int split = kDq ? 0 : L.dkv_split_tiles;
+  // No split tiles with fused dq; the kernels read the split count from
+  // their view.
+  LayoutView view = L;
+  const int split = view.dkv_split_tiles =
+      kDq ? 0 : std::min(std::max(L.dkv_split_tiles, 0), L.num_col_tiles);
   if (split > 0) {
     // The split tiles first, on their own stream: clusters of two CTAs.
     static const cudaError_t split_ok =
@@ -1252,7 +1257,7 @@ int LaunchDkvKernel(const LayoutView& L, const Problem& p, const void* q,
     config.attrs = &cluster;
     config.numAttrs = 1;
     const cudaError_t e = cudaLaunchKernelEx(
-        &config, DkvKernel<T, BL, false, true>, L, p.heads, p.scale * kLog2e,
+        &config, DkvKernel<T, BL, false, true>, view, p.heads, p.scale * kLog2e,
         p.scale, static_cast<const T*>(q), static_cast<const T*>(k),
         static_cast<const T*>(v), static_cast<const T*>(dout), lse, delta,
         static_cast<T*>(dk), static_cast<T*>(dv), dq_acc);
@@ -1261,7 +1266,7 @@ int LaunchDkvKernel(const LayoutView& L, const Problem& p, const void* q,
   if (L.num_col_tiles > split) {
     DkvKernel<T, BL, kDq, false>
         <<<dim3(L.num_col_tiles - split, p.heads, p.batch), 256, kSmem, s>>>(
-            L, p.heads, p.scale * kLog2e, p.scale, static_cast<const T*>(q),
+            view, p.heads, p.scale * kLog2e, p.scale, static_cast<const T*>(q),
             static_cast<const T*>(k), static_cast<const T*>(v),
             static_cast<const T*>(dout), lse, delta, static_cast<T*>(dk),
             static_cast<T*>(dv), dq_acc);
