@@ -157,8 +157,8 @@ Row RunCase(const std::string& name, int64_t n) {
   const DeviceAttentionLayout& dl = **dlayout_or;
   row.layout_mib = dl.device_bytes() / 1048576.0;
   // [forward dq dk/dv]: W on wgmma (F: dq fused into the wgmma dk/dv pass);
-  // on mma.sync M merged query tiles,
-  // S split column lists, - one block per CTA.
+  // on mma.sync M merged query tiles, S split column lists, - one block per
+  // CTA.
   const bool w = FLAGS_head_dim == 64;
   const auto& lv = dl.view();
   const char* mma_rows = lv.row_merge ? "M" : "-";
