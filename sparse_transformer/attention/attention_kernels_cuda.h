@@ -76,8 +76,12 @@ struct LayoutView {
   // The first dkv_split_tiles tiles of each head run as the two CTAs of a
   // cluster (each half the steps; partial dK/dV summed through distributed
   // shared memory); set per backward call (DeviceAttentionLayout::
-  // BackwardView).
+  // CallView).
   int dkv_split_tiles = 0;
+  // Grid order (every pass): heads interleaved, grid (heads, items,
+  // batch), or head after head, grid (items, heads, batch); see SlotOf in
+  // kernel_common_cuda.cuh. Set per call (DeviceAttentionLayout::CallView).
+  bool interleave_heads = false;
   const int32_t* col_tile_keys = nullptr;     // [LH*NC*CG]
   const int64_t* col_tile_offsets = nullptr;  // [LH*(NC+1)]
   const int32_t* col_tile_rows = nullptr;     // [U] query block

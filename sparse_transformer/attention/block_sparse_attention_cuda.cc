@@ -167,9 +167,28 @@ DeviceAttentionLayout::~DeviceAttentionLayout() {
   for (void* p : allocations_) cudaFree(p);
 }
 
-cuda::LayoutView DeviceAttentionLayout::BackwardView(
-    int64_t batch_heads) const {
+cuda::LayoutView DeviceAttentionLayout::CallView(
+    const CudaAttentionShape& shape, bool backward) const {
   cuda::LayoutView v = view_;
+  const int64_t batch_heads = static_cast<int64_t>(shape.batch) * shape.heads;
+  switch (interleave_heads_) {
+    case UploadOptions::Choice::kOff:
+      v.interleave_heads = false;
+      break;
+    case UploadOptions::Choice::kOn:
+      v.interleave_heads = true;
+      break;
+    case UploadOptions::Choice::kAuto: {
+      // Each pass streams two [n, head_dim] tensors of a head (K and V, or
+      // Q and dO) of 2-byte elements.
+      const double heads_bytes =
+          2.0 * static_cast<double>(v.n) * shape.head_dim * 2 * shape.heads;
+      v.interleave_heads =
+          uneven_lists_ && heads_bytes <= static_cast<double>(l2_bytes_);
+      break;
+    }
+  }
+  if (!backward) return v;
   // No split tiles with dq fused into the dk/dv pass.
   const int nc =
       v.hopper_fused_dq ? 0 : static_cast<int>(dkv_tile_steps_.size());
@@ -293,15 +312,31 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout,
     ST_UPLOAD(col_tile_codes, absl::MakeConstSpan(cols.codes));
     d->dkv_tile_steps_ = cols.steps;
     d->dkv_split_ = options.dkv_split;
-    int device = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&d->sm_count_, cudaDevAttrMultiProcessorCount,
-                               device) != cudaSuccess) {
-      cudaGetLastError();
-      d->sm_count_ = 1;
-    }
   }
 #undef ST_UPLOAD
+  // What the per-call choices (CallView) need: the GPU's SM count and L2
+  // size, and whether the longest query block's list is >= 1.5x the mean.
+  int device = 0, l2 = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&d->sm_count_, cudaDevAttrMultiProcessorCount,
+                             device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device) !=
+          cudaSuccess) {
+    cudaGetLastError();
+    d->sm_count_ = 1;
+  }
+  d->l2_bytes_ = l2;
+  d->interleave_heads_ = options.interleave_heads;
+  int64_t longest = 0;
+  const absl::Span<const int64_t> ro = layout.row_offsets();
+  for (size_t i = 0; i + 1 < ro.size(); ++i) {
+    // Each head's offsets end where the next head's begin (a zero-length
+    // "block" between them).
+    longest = std::max(longest, ro[i + 1] - ro[i]);
+  }
+  d->uneven_lists_ =
+      static_cast<double>(longest) * layout.heads() * layout.num_blocks() >=
+      1.5 * used;
   if (layout.has_permutation()) {
     // One table for all heads; identity rows for heads without a permutation.
     const int64_t n = layout.n();
@@ -390,10 +425,10 @@ absl::Status BlockSparseAttentionForwardCuda(
     CUstream_st* stream) {
   absl::Status s = CheckShape(layout, shape, {q, k, v, out, lse});
   if (!s.ok()) return s;
-  return CudaError(
-      static_cast<cudaError_t>(cuda::LaunchForward(
-          layout.view(), ToProblem(shape), q, k, v, out, lse, stream)),
-      "forward launch");
+  const cuda::LayoutView view = layout.CallView(shape, /*backward=*/false);
+  return CudaError(static_cast<cudaError_t>(cuda::LaunchForward(
+                       view, ToProblem(shape), q, k, v, out, lse, stream)),
+                   "forward launch");
 }
 
 absl::Status BlockSparseAttentionBackwardCuda(
@@ -404,8 +439,7 @@ absl::Status BlockSparseAttentionBackwardCuda(
   absl::Status s =
       CheckShape(layout, shape, {q, k, v, out, lse, dout, dq, dk, dv, delta});
   if (!s.ok()) return s;
-  const cuda::LayoutView view =
-      layout.BackwardView(static_cast<int64_t>(shape.batch) * shape.heads);
+  const cuda::LayoutView view = layout.CallView(shape, /*backward=*/true);
   return CudaError(static_cast<cudaError_t>(cuda::LaunchBackward(
                        view, ToProblem(shape), q, k, v, out, lse, dout, dq, dk,
                        dv, delta, stream)),
@@ -427,7 +461,8 @@ absl::Status NoCuda() {
 
 DeviceAttentionLayout::~DeviceAttentionLayout() = default;
 
-cuda::LayoutView DeviceAttentionLayout::BackwardView(int64_t) const {
+cuda::LayoutView DeviceAttentionLayout::CallView(const CudaAttentionShape&,
+                                                 bool) const {
   return view_;
 }
 

@@ -35,6 +35,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <map>
@@ -216,12 +217,12 @@ __global__ void __launch_bounds__(G* BL * 2, (MinBlocks<D, G * BL * 2>()))
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4,
             t4 = lane % 4;
-  const int tile = tiles.num_tiles - 1 -
-                   static_cast<int>(blockIdx.x);  // heavy (late) rows first
-  const int h = blockIdx.y;
+  const GridSlot gs = SlotOf(L.interleave_heads, heads);
+  const int tile = tiles.num_tiles - 1 - gs.item;  // heavy (late) rows first
+  const int h = gs.h;
   const int lh = h % L.layout_heads;
   const int64_t n = L.n;
-  const int64_t slab = (static_cast<int64_t>(blockIdx.z) * heads + h) * n;
+  const int64_t slab = gs.bh * n;
   const T* kg = k + slab * D;
   const T* vg = v + slab * D;
   const int32_t* inv = L.inverse_perm ? L.inverse_perm + lh * n : nullptr;
@@ -391,11 +392,12 @@ __global__ void __launch_bounds__(G* BL * 2, (MinBlocks<D, G * BL * 2>()))
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32, g = lane / 4,
             t4 = lane % 4;
-  const int tile = tiles.num_tiles - 1 - static_cast<int>(blockIdx.x);
-  const int h = blockIdx.y;
+  const GridSlot gs = SlotOf(L.interleave_heads, heads);
+  const int tile = tiles.num_tiles - 1 - gs.item;
+  const int h = gs.h;
   const int lh = h % L.layout_heads;
   const int64_t n = L.n;
-  const int64_t slab = (static_cast<int64_t>(blockIdx.z) * heads + h) * n;
+  const int64_t slab = gs.bh * n;
   const T* kg = k + slab * D;
   const T* vg = v + slab * D;
   const int32_t* inv = L.inverse_perm ? L.inverse_perm + lh * n : nullptr;
@@ -530,12 +532,12 @@ __global__ void __launch_bounds__(S* BL * 2, (DkvMinBlocks<D, S * BL * 2>()))
             t4 = lane % 4;
   const int grp = warp / (BL / 16);
   const int gtid = tid % kGroupThreads;
-  const int kb =
-      static_cast<int>(blockIdx.x);  // early key blocks have the most queries
-  const int h = blockIdx.y;
+  const GridSlot gs = SlotOf(L.interleave_heads, heads);
+  const int kb = gs.item;  // early key blocks have the most queries
+  const int h = gs.h;
   const int lh = h % L.layout_heads;
   const int64_t n = L.n;
-  const int64_t slab = (static_cast<int64_t>(blockIdx.z) * heads + h) * n;
+  const int64_t slab = gs.bh * n;
   const T* qg = q + slab * D;
   const T* dog = dout + slab * D;
   const int32_t* inv = L.inverse_perm ? L.inverse_perm + lh * n : nullptr;
@@ -714,11 +716,12 @@ int ForwardG(const LayoutView& L, const Problem& p, const void* q,
       PrepareSmem(ForwardKernel<T, BL, D, G>, kSmem);
   if (prepared != cudaSuccess) return prepared;
   const RowTiles tiles = MakeRowTiles<G>(L);
-  ForwardKernel<T, BL, D, G>
-      <<<dim3(tiles.num_tiles, p.heads, p.batch), G * BL * 2, kSmem, stream>>>(
-          L, tiles, p.heads, p.scale * kLog2e, static_cast<const T*>(q),
-          static_cast<const T*>(k), static_cast<const T*>(v),
-          static_cast<T*>(out), lse);
+  const dim3 grid =
+      GridFor(L.interleave_heads, tiles.num_tiles, p.heads, p.batch);
+  ForwardKernel<T, BL, D, G><<<grid, G * BL * 2, kSmem, stream>>>(
+      L, tiles, p.heads, p.scale * kLog2e, static_cast<const T*>(q),
+      static_cast<const T*>(k), static_cast<const T*>(v), static_cast<T*>(out),
+      lse);
   return cudaGetLastError();
 }
 
@@ -731,12 +734,12 @@ int DqG(const LayoutView& L, const Problem& p, const void* q, const void* k,
       PrepareSmem(BackwardDqKernel<T, BL, D, G>, kSmem);
   if (prepared != cudaSuccess) return prepared;
   const RowTiles tiles = MakeRowTiles<G>(L);
-  BackwardDqKernel<T, BL, D, G>
-      <<<dim3(tiles.num_tiles, p.heads, p.batch), G * BL * 2, kSmem, stream>>>(
-          L, tiles, p.heads, p.scale * kLog2e, p.scale,
-          static_cast<const T*>(q), static_cast<const T*>(k),
-          static_cast<const T*>(v), static_cast<const T*>(dout), lse, delta,
-          static_cast<T*>(dq));
+  const dim3 grid =
+      GridFor(L.interleave_heads, tiles.num_tiles, p.heads, p.batch);
+  BackwardDqKernel<T, BL, D, G><<<grid, G * BL * 2, kSmem, stream>>>(
+      L, tiles, p.heads, p.scale * kLog2e, p.scale, static_cast<const T*>(q),
+      static_cast<const T*>(k), static_cast<const T*>(v),
+      static_cast<const T*>(dout), lse, delta, static_cast<T*>(dq));
   return cudaGetLastError();
 }
 
@@ -748,12 +751,12 @@ int DkvS(const LayoutView& L, const Problem& p, const void* q, const void* k,
   static const cudaError_t prepared =
       PrepareSmem(BackwardDkvKernel<T, BL, D, S>, kSmem);
   if (prepared != cudaSuccess) return prepared;
-  BackwardDkvKernel<T, BL, D, S>
-      <<<dim3(L.num_blocks, p.heads, p.batch), S * BL * 2, kSmem, stream>>>(
-          L, p.heads, p.scale * kLog2e, p.scale, static_cast<const T*>(q),
-          static_cast<const T*>(k), static_cast<const T*>(v),
-          static_cast<const T*>(dout), lse, delta, static_cast<T*>(dk),
-          static_cast<T*>(dv));
+  const dim3 grid = GridFor(L.interleave_heads, L.num_blocks, p.heads, p.batch);
+  BackwardDkvKernel<T, BL, D, S><<<grid, S * BL * 2, kSmem, stream>>>(
+      L, p.heads, p.scale * kLog2e, p.scale, static_cast<const T*>(q),
+      static_cast<const T*>(k), static_cast<const T*>(v),
+      static_cast<const T*>(dout), lse, delta, static_cast<T*>(dk),
+      static_cast<T*>(dv));
   return cudaGetLastError();
 }
 
@@ -910,19 +913,33 @@ int Dispatch(const LayoutView& L, const Problem& p, F&& f) {
 
 }  // namespace
 
-int LaunchForward(const LayoutView& layout, const Problem& problem,
-                  const void* q, const void* k, const void* v, void* out,
-                  float* lse, CUstream_st* stream) {
+namespace {
+
+// The layout as the kernels take it: heads interleaved only where every
+// pass's items fit in a grid's y dimension (at most num_blocks items).
+LayoutView ForLaunch(const LayoutView& layout) {
+  LayoutView v = layout;
+  v.interleave_heads = layout.interleave_heads && layout.num_blocks <= 65535;
+  return v;
+}
+
+}  // namespace
+
+int LaunchForward(const LayoutView& view, const Problem& problem, const void* q,
+                  const void* k, const void* v, void* out, float* lse,
+                  CUstream_st* stream) {
+  const LayoutView layout = ForLaunch(view);
   return Dispatch(layout, problem, [&](auto t, auto bl, auto d) {
     return Forward<decltype(t), decltype(bl)::value, decltype(d)::value>(
         layout, problem, q, k, v, out, lse, stream);
   });
 }
 
-int LaunchBackward(const LayoutView& layout, const Problem& problem,
+int LaunchBackward(const LayoutView& view, const Problem& problem,
                    const void* q, const void* k, const void* v, const void* out,
                    const float* lse, const void* dout, void* dq, void* dk,
                    void* dv, float* delta, CUstream_st* stream) {
+  const LayoutView layout = ForLaunch(view);
   return Dispatch(layout, problem, [&](auto t, auto bl, auto d) {
     return Backward<decltype(t), decltype(bl)::value, decltype(d)::value>(
         layout, problem, q, k, v, out, lse, dout, dq, dk, dv, delta, stream);

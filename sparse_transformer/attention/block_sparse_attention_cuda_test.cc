@@ -370,6 +370,15 @@ void RunOnGpu(const AttentionLayout& layout, const UploadOptions& options,
   }
 }
 
+// A call's shape: `batch` x `heads` slabs of head dim 64.
+CudaAttentionShape Shape(int batch, int heads) {
+  CudaAttentionShape shape;
+  shape.batch = batch;
+  shape.heads = heads;
+  shape.head_dim = 64;
+  return shape;
+}
+
 class BlockSparseAttentionCudaTest : public testing::TestWithParam<Param> {};
 
 TEST_P(BlockSparseAttentionCudaTest, MatchesCpuReferenceForwardAndBackward) {
@@ -410,23 +419,28 @@ TEST_P(BlockSparseAttentionCudaTest, MatchesCpuReferenceForwardAndBackward) {
   // (merged query tiles + split column lists, and one block per CTA), and,
   // on a Hopper GPU with head dim 64, wgmma for all three passes: with a dq
   // pass and no split tiles, with the longer half of the tiles split, and
-  // with dq computed in the dk/dv pass.
+  // with dq computed in the dk/dv pass. Each forced path runs once with the
+  // heads interleaved in the grid and once head after head.
   using Choice = UploadOptions::Choice;
   const UploadOptions modes[6] = {
       UploadOptions(),
-      UploadOptions{Choice::kOn, Choice::kOn, Choice::kOff},
-      UploadOptions{Choice::kOff, Choice::kOff, Choice::kOff},
+      UploadOptions{Choice::kOn, Choice::kOn, Choice::kOff, false,
+                    Choice::kAuto, Choice::kOn},
+      UploadOptions{Choice::kOff, Choice::kOff, Choice::kOff, false,
+                    Choice::kAuto, Choice::kOff},
       UploadOptions{Choice::kAuto, Choice::kAuto, Choice::kOn, false,
-                    Choice::kOff},
+                    Choice::kOff, Choice::kOff},
       UploadOptions{Choice::kAuto, Choice::kAuto, Choice::kOn, false,
-                    Choice::kOn},
-      UploadOptions{Choice::kAuto, Choice::kAuto, Choice::kOn, true}};
-  const char* names[6] = {"auto",
-                          "merged/split",
-                          "per-block",
-                          "Hopper wgmma, dq pass, no split tiles",
-                          "Hopper wgmma, dq pass, half the tiles split",
-                          "Hopper wgmma, dq fused into dk/dv"};
+                    Choice::kOn, Choice::kOn},
+      UploadOptions{Choice::kAuto, Choice::kAuto, Choice::kOn, true,
+                    Choice::kAuto, Choice::kOff}};
+  const char* names[6] = {
+      "auto",
+      "merged/split, heads interleaved",
+      "per-block, head after head",
+      "Hopper wgmma, dq pass, no split tiles, head after head",
+      "Hopper wgmma, dq pass, half the tiles split, heads interleaved",
+      "Hopper wgmma, dq fused into dk/dv, head after head"};
   const bool hopper = HopperAttentionAvailable() && K == 64;
   for (int mode = 0; mode < (hopper ? 6 : 3); ++mode) {
     SCOPED_TRACE(testing::Message() << "decomposition " << names[mode]);
@@ -441,7 +455,8 @@ INSTANTIATE_TEST_SUITE_P(AllPatterns, BlockSparseAttentionCudaTest,
 // By default a Hopper GPU runs the forward and dq on wgmma, and dk/dv too
 // where the column lists are long (dense here), but not for short lists
 // (local(64) here); forcing wgmma on a GPU other than a Hopper is an error,
-// not a silent fallback.
+// not a silent fallback. The per-call choices (split tiles, grid order)
+// follow the GPU's SM count and L2 size.
 TEST(BlockSparseAttentionCudaHopper, ChoiceFollowsTheDevice) {
   ST_REQUIRE_GPU();
   // Column lists of 3 blocks (96 queries) on average.
@@ -478,9 +493,30 @@ TEST(BlockSparseAttentionCudaHopper, ChoiceFollowsTheDevice) {
     int longer = 0;
     for (int steps = 2; steps <= 32; steps += 2)
       longer += steps * sms > 2 * 272;
-    EXPECT_EQ((*long_lists)->BackwardView(1).dkv_split_tiles, longer);
-    EXPECT_EQ((*long_lists)->BackwardView(1000).dkv_split_tiles, 0);
+    EXPECT_EQ((*long_lists)->CallView(Shape(1, 1), true).dkv_split_tiles,
+              longer);
+    EXPECT_EQ((*long_lists)->CallView(Shape(1, 1000), true).dkv_split_tiles, 0);
   }
+  // Grid order: dense causal (the longest list twice the mean) interleaves
+  // the heads while their K and V (2 x 2048 x 64 x 2 bytes each) fit in the
+  // L2 cache together; local lists are even: head after head; the option
+  // wins.
+  const int l2 = [] {
+    int device = 0, bytes = 0;
+    cudaGetDevice(&device);
+    cudaDeviceGetAttribute(&bytes, cudaDevAttrL2CacheSize, device);
+    return bytes;
+  }();
+  const int fit = l2 / (2 * 2048 * 64 * 2);
+  EXPECT_TRUE((*long_lists)->CallView(Shape(2, fit), false).interleave_heads);
+  EXPECT_FALSE(
+      (*long_lists)->CallView(Shape(1, fit + 1), true).interleave_heads);
+  EXPECT_FALSE((*short_lists)->CallView(Shape(1, 8), false).interleave_heads);
+  UploadOptions interleaved;
+  interleaved.interleave_heads = UploadOptions::Choice::kOn;
+  auto forced_order = DeviceAttentionLayout::Upload(**local, interleaved);
+  ASSERT_TRUE(forced_order.ok()) << forced_order.status();
+  EXPECT_TRUE((*forced_order)->CallView(Shape(1, 8), false).interleave_heads);
   UploadOptions on;
   on.hopper = UploadOptions::Choice::kOn;
   auto forced = DeviceAttentionLayout::Upload(**layout, on);

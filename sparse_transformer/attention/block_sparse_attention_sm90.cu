@@ -497,11 +497,13 @@ struct QueryTile {
     // keeps what derives from it (ring slots, wgmma descriptors) in uniform
     // registers.
     wg = __shfl_sync(0xffffffffu, warp / 4, 0);
-    const int tile = tiles.num_tiles - 1 - static_cast<int>(blockIdx.x);
-    const int h = blockIdx.y;
+    // Late (heavier) query tiles first.
+    const GridSlot gs = SlotOf(L.interleave_heads, heads);
+    const int tile = tiles.num_tiles - 1 - gs.item;
+    const int h = gs.h;
     const int lh = h % L.layout_heads;
     n = L.n;
-    slab = (static_cast<int64_t>(blockIdx.z) * heads + h) * n;
+    slab = gs.bh * n;
     inv = L.inverse_perm ? L.inverse_perm + lh * n : nullptr;
     const int64_t* ro =
         tiles.offsets + static_cast<int64_t>(lh) * (tiles.num_tiles + 1);
@@ -825,13 +827,15 @@ __global__ void __launch_bounds__(256, 1)
              wg * kW * kW;  // [64][64]
 
   static_assert(!(kDq && kSplit), "no split tiles with fused dq");
-  const int x = blockIdx.x;
-  const int tile = kSplit ? x / 2 : x + L.dkv_split_tiles;
-  const int piece = kSplit ? x % 2 : 0;
-  const int h = blockIdx.y;
+  // Split tiles: a cluster of two CTAs (pieces) per tile and head.
+  constexpr int kPieces = kSplit ? 2 : 1;
+  const GridSlot gs = SlotOf<kPieces>(L.interleave_heads, heads);
+  const int tile = kSplit ? gs.item : gs.item + L.dkv_split_tiles;
+  const int piece = kSplit ? blockIdx.x % 2 : 0;
+  const int h = gs.h;
   const int lh = h % L.layout_heads;
   const int64_t n = L.n;
-  const int64_t slab = (static_cast<int64_t>(blockIdx.z) * heads + h) * n;
+  const int64_t slab = gs.bh * n;
   const int32_t* inv = L.inverse_perm ? L.inverse_perm + lh * n : nullptr;
   const int32_t* keys =
       L.col_tile_keys +
@@ -1202,11 +1206,12 @@ int LaunchForwardKernel(const LayoutView& L, const Problem& p, const void* q,
   static const cudaError_t ok = PrepareSmem(ForwardKernel<T, BL>, kFwdSmem);
   if (ok != cudaSuccess) return ok;
   const RowTiles tiles = HopperRowTiles(L);
-  ForwardKernel<T, BL>
-      <<<dim3(tiles.num_tiles, p.heads, p.batch), 256, kFwdSmem, s>>>(
-          L, tiles, p.heads, p.scale * kLog2e, static_cast<const T*>(q),
-          static_cast<const T*>(k), static_cast<const T*>(v),
-          static_cast<T*>(out), lse);
+  const dim3 grid =
+      GridFor(L.interleave_heads, tiles.num_tiles, p.heads, p.batch);
+  ForwardKernel<T, BL><<<grid, 256, kFwdSmem, s>>>(
+      L, tiles, p.heads, p.scale * kLog2e, static_cast<const T*>(q),
+      static_cast<const T*>(k), static_cast<const T*>(v), static_cast<T*>(out),
+      lse);
   return cudaGetLastError();
 }
 
@@ -1218,7 +1223,9 @@ int LaunchDqKernel(const LayoutView& L, const Problem& p, const void* q,
   static const cudaError_t ok = PrepareSmem(DqKernel<T, BL>, kDqSmem);
   if (ok != cudaSuccess) return ok;
   const RowTiles tiles = HopperRowTiles(L);
-  DqKernel<T, BL><<<dim3(tiles.num_tiles, p.heads, p.batch), 256, kDqSmem, s>>>(
+  const dim3 grid =
+      GridFor(L.interleave_heads, tiles.num_tiles, p.heads, p.batch);
+  DqKernel<T, BL><<<grid, 256, kDqSmem, s>>>(
       L, tiles, p.heads, p.scale * kLog2e, p.scale, static_cast<const T*>(q),
       static_cast<const T*>(k), static_cast<const T*>(v),
       static_cast<const T*>(dout), lse, delta, static_cast<T*>(dq));
@@ -1245,7 +1252,8 @@ int LaunchDkvKernel(const LayoutView& L, const Problem& p, const void* q,
         PrepareSmem(DkvKernel<T, BL, false, true>, kSmem);
     if (split_ok != cudaSuccess) return split_ok;
     cudaLaunchConfig_t config = {};
-    config.gridDim = dim3(2 * split, p.heads, p.batch);
+    config.gridDim =
+        GridFor(view.interleave_heads, split, p.heads, p.batch, /*per_item=*/2);
     config.blockDim = dim3(256);
     config.dynamicSmemBytes = kSmem;
     config.stream = split_stream;
@@ -1264,12 +1272,13 @@ int LaunchDkvKernel(const LayoutView& L, const Problem& p, const void* q,
     if (e != cudaSuccess) return e;
   }
   if (L.num_col_tiles > split) {
-    DkvKernel<T, BL, kDq, false>
-        <<<dim3(L.num_col_tiles - split, p.heads, p.batch), 256, kSmem, s>>>(
-            view, p.heads, p.scale * kLog2e, p.scale, static_cast<const T*>(q),
-            static_cast<const T*>(k), static_cast<const T*>(v),
-            static_cast<const T*>(dout), lse, delta, static_cast<T*>(dk),
-            static_cast<T*>(dv), dq_acc);
+    const dim3 grid = GridFor(view.interleave_heads, L.num_col_tiles - split,
+                              p.heads, p.batch);
+    DkvKernel<T, BL, kDq, false><<<grid, 256, kSmem, s>>>(
+        view, p.heads, p.scale * kLog2e, p.scale, static_cast<const T*>(q),
+        static_cast<const T*>(k), static_cast<const T*>(v),
+        static_cast<const T*>(dout), lse, delta, static_cast<T*>(dk),
+        static_cast<T*>(dv), dq_acc);
   }
   return cudaGetLastError();
 }

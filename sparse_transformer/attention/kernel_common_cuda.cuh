@@ -270,7 +270,45 @@ struct RowTiles {
   int num_tiles;
 };
 
+// ---- Grid order -------------------------------------------------------------
+// Every pass's grid is 3-D over the pass's work items (query tiles, column
+// tiles or key blocks, in the pass's own order: longest first where lengths
+// differ), heads and batch, in one of two orders (LayoutView::
+// interleave_heads): head after head, grid (items, heads, batch), or heads
+// interleaved, grid (heads, items, batch). The hardware starts CTAs in index
+// order, so interleaved, the first item of every head starts before any
+// head's second. (Head after head, the last head's longest items started
+// after every other head's items and ran on alone at the pass's end:
+// KERNEL_NOTES.md, v41.) Either way the slot is read from blockIdx as it is
+// (v41: computing it by integer divisions at the CTA's start cost the
+// short-list patterns 2-5%).
+struct GridSlot {
+  int item;    // work item of the pass
+  int h;       // head
+  int64_t bh;  // batch * heads + head: the [B, H] slab index
+};
+
+// kPerItem: CTAs per item and head (a cluster's pieces, adjacent along x;
+// piece = blockIdx.x % kPerItem in either order).
+template <int kPerItem = 1>
+__device__ __forceinline__ GridSlot SlotOf(bool interleave, int heads) {
+  GridSlot s;
+  s.item = static_cast<int>(interleave ? blockIdx.y : blockIdx.x / kPerItem);
+  s.h = static_cast<int>(interleave ? blockIdx.x / kPerItem : blockIdx.y);
+  s.bh = static_cast<int64_t>(blockIdx.z) * heads + s.h;
+  return s;
+}
+
 // ---- Host-side launch helpers ---------------------------------------------
+
+// The grid of `items` work items for every head and batch element, in the
+// order SlotOf reads (interleaved: items <= 65535, which the launchers
+// ensure).
+inline dim3 GridFor(bool interleave, int items, int heads, int batch,
+                    int per_item = 1) {
+  return interleave ? dim3(heads * per_item, items, batch)
+                    : dim3(items * per_item, heads, batch);
+}
 
 // Raises a kernel's dynamic shared-memory limit when it needs more than the
 // default 48 KB.

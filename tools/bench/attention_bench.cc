@@ -51,6 +51,9 @@ DEFINE_string(hopper, "auto",
               "lists), on (all), off");
 DEFINE_bool(fused_dq, false,
             "with wgmma dk/dv: dq in the same pass (fp32 atomics)");
+DEFINE_string(interleave_heads, "auto",
+              "grid order: heads interleaved (on), head after head (off), "
+              "auto");
 DEFINE_int32(warmup, 5, "untimed runs before timing");
 DEFINE_int32(reps, 30, "timed runs (median reported)");
 
@@ -152,15 +155,21 @@ Row RunCase(const std::string& name, int64_t n) {
   options.col_split = choice(FLAGS_col_split);
   options.hopper = choice(FLAGS_hopper);
   options.fused_dq = FLAGS_fused_dq;
+  options.interleave_heads = choice(FLAGS_interleave_heads);
   auto dlayout_or = DeviceAttentionLayout::Upload(layout, options);
   st::ExitOnError(dlayout_or.status());
   const DeviceAttentionLayout& dl = **dlayout_or;
   row.layout_mib = dl.device_bytes() / 1048576.0;
   // [forward dq dk/dv]: W on wgmma (F: dq fused into the wgmma dk/dv pass);
   // on mma.sync M merged query tiles, S split column lists, - one block per
-  // CTA.
+  // CTA; then "i" where the grid interleaves the heads
+  // (LayoutView::interleave_heads).
   const bool w = FLAGS_head_dim == 64;
-  const auto& lv = dl.view();
+  CudaAttentionShape call;
+  call.batch = FLAGS_batch;
+  call.heads = FLAGS_heads;
+  call.head_dim = FLAGS_head_dim;
+  const auto lv = dl.CallView(call, /*backward=*/false);
   const char* mma_rows = lv.row_merge ? "M" : "-";
   row.pattern += absl::StrCat(" [", w && lv.hopper_rows ? "W" : mma_rows, " ",
                               w && lv.hopper_cols && lv.hopper_fused_dq ? "F"
@@ -170,7 +179,7 @@ Row RunCase(const std::string& name, int64_t n) {
                               w && lv.hopper_cols ? "W"
                               : lv.col_split      ? "S"
                                                   : "-",
-                              "]");
+                              "]", lv.interleave_heads ? " i" : "");
 
   CudaAttentionShape shape;
   shape.batch = FLAGS_batch;
