@@ -767,11 +767,22 @@ __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
 // of the tile's query list, reading one Q/dO ring: each step's Q/dO rows are
 // loaded once for 128 keys.
 constexpr int kDkvKeys = 2 * kW;
+// A step's lse and delta (64 query columns each) are stored so that the 16
+// columns of a lane (8 j + 2 t4 + c, j < 8, c < 2) are contiguous: four
+// 16-byte loads a lane instead of eight 8-byte ones. Column q is at
+// ScalarSlot(q); 4 floats of padding per t4 group put the four groups'
+// loads on distinct banks.
+constexpr int kScalarStride = 20;
+constexpr int kScalarFloats = 4 * kScalarStride;  // a step's lse (or delta)
+__device__ __forceinline__ int ScalarSlot(int q) {
+  return (q % 8 / 2) * kScalarStride + (q / 8) * 2 + q % 2;
+}
 // The ring of Q/dO tiles and their lse, delta and positions, rounded up to
 // the 1024-byte swizzle atom; with kDq a dS^T tile per warpgroup follows
 // (the A operand of dq += dS K).
 constexpr int kDkvRingBytes =
-    (kStages * (2 * kW * kD * 2 + 3 * kW * 4) + 1023) / 1024 * 1024;
+    (kStages * (2 * kW * kD * 2 + 2 * kScalarFloats * 4 + kW * 4) + 1023) /
+    1024 * 1024;
 template <bool kDq>
 constexpr int DkvSmem() {
   return 2 * kDkvKeys * kD * 2 + kDkvRingBytes + (kDq ? 2 * kW * kW * 2 : 0) +
@@ -810,11 +821,11 @@ __global__ void __launch_bounds__(256, 1)
   T* vs = ks + kDkvKeys * kD;                         // [128][64]
   T* qs = vs + kDkvKeys * kD;                         // [kStages][64][64]
   T* dos = qs + kStages * kW * kD;                    // [kStages][64][64]
-  float* lse_s =
-      reinterpret_cast<float*>(dos + kStages * kW * kD);  // [kStages][64]
-  float* dlt_s = lse_s + kStages * kW;                    // [kStages][64]
-  int32_t* pos_s =
-      reinterpret_cast<int32_t*>(dlt_s + kStages * kW);  // [kStages][64]
+  float* lse_s = reinterpret_cast<float*>(
+      dos + kStages * kW * kD);                    // [kStages][kScalarFloats]
+  float* dlt_s = lse_s + kStages * kScalarFloats;  // [kStages][kScalarFloats]
+  int32_t* pos_s = reinterpret_cast<int32_t*>(
+      dlt_s + kStages * kScalarFloats);  // [kStages][64]
   // wg broadcast from lane 0: warp-uniform to the compiler (see QueryTile).
   const int tid = threadIdx.x, wg = __shfl_sync(0xffffffffu, tid / 128, 0),
             wtid = tid % 128, warp = wtid / 32, lane = tid % 32, g = lane / 4,
@@ -879,12 +890,13 @@ __global__ void __launch_bounds__(256, 1)
     qd.Copy(dos + buf * kW * kD, dout + slab * kD);
     if (tid < kW) {
       const int p = qd.ScalarPos();
+      const int si = buf * kScalarFloats + ScalarSlot(tid);
       if (p >= 0) {
-        CpAsync4(lse_s + buf * kW + tid, lse + slab + p);
-        CpAsync4(dlt_s + buf * kW + tid, delta + slab + p);
+        CpAsync4(lse_s + si, lse + slab + p);
+        CpAsync4(dlt_s + si, delta + slab + p);
       } else {
-        lse_s[buf * kW + tid] = -INFINITY;  // padding: p = 0
-        dlt_s[buf * kW + tid] = 0.f;
+        lse_s[si] = -INFINITY;  // padding: p = 0
+        dlt_s[si] = 0.f;
       }
       // Read a step after the lookup that produced it: no stall here.
       if (kDq) pos_s[buf * kW + tid] = static_cast<int32_t>(p);
@@ -911,7 +923,7 @@ __global__ void __launch_bounds__(256, 1)
   // a row with no live key and for padding, so that p = 0.
   auto lse_to_base2 = [&](int it) {
     if (tid < kW) {
-      float& l = lse_s[(it % kStages) * kW + tid];
+      float& l = lse_s[(it % kStages) * kScalarFloats + ScalarSlot(tid)];
       l = l == -INFINITY ? INFINITY : l * kLog2e;
     }
   };
@@ -953,14 +965,19 @@ __global__ void __launch_bounds__(256, 1)
       }
     }
   };
-  // lse (base 2) and delta of this lane's query columns, a pair per load.
+  // lse (base 2) and delta of this lane's query columns (j * 8 + 2 t4 + c
+  // as lse2[j], dlt[j]), four columns per load.
   auto row_scalars = [&](int it, float2(&lse2)[8], float2(&dlt)[8]) {
-    const float* lsb = lse_s + (it % kStages) * kW;
-    const float* dlb = dlt_s + (it % kStages) * kW;
+    const int at = (it % kStages) * kScalarFloats + t4 * kScalarStride;
+    const float4* lsb = reinterpret_cast<const float4*>(lse_s + at);
+    const float4* dlb = reinterpret_cast<const float4*>(dlt_s + at);
 #pragma unroll
-    for (int j = 0; j < 8; ++j) {
-      lse2[j] = *reinterpret_cast<const float2*>(lsb + j * 8 + 2 * t4);
-      dlt[j] = *reinterpret_cast<const float2*>(dlb + j * 8 + 2 * t4);
+    for (int j = 0; j < 8; j += 2) {
+      const float4 l4 = lsb[j / 2], d4 = dlb[j / 2];
+      lse2[j] = make_float2(l4.x, l4.y);
+      lse2[j + 1] = make_float2(l4.z, l4.w);
+      dlt[j] = make_float2(d4.x, d4.y);
+      dlt[j + 1] = make_float2(d4.z, d4.w);
     }
   };
   auto q_tile = [&](int it) { return qs + (it % kStages) * kW * kD; };
