@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -266,14 +267,7 @@ Row RunCase(const std::string& name, int64_t n) {
 }
 
 int Main() {
-  cudaDeviceProp prop;
-  Check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
-  std::printf(
-      "device: %s, %d SMs; B=%d H=%d K=%d %s; median of %d CUDA-event timings "
-      "after %d "
-      "warm-up runs\n",
-      prop.name, prop.multiProcessorCount, FLAGS_batch, FLAGS_heads,
-      FLAGS_head_dim, FLAGS_dtype.c_str(), FLAGS_reps, FLAGS_warmup);
+  // The flags first, before the GPU is touched.
   std::vector<int64_t> ns;
   for (absl::string_view s : absl::StrSplit(FLAGS_n, ',', absl::SkipEmpty())) {
     int64_t v = 0;
@@ -294,6 +288,26 @@ int Main() {
                  FLAGS_dtype.c_str());
     return 1;
   }
+  const std::pair<const char*, const std::string*> choices[] = {
+      {"row_merge", &FLAGS_row_merge},
+      {"col_split", &FLAGS_col_split},
+      {"hopper", &FLAGS_hopper},
+      {"interleave_heads", &FLAGS_interleave_heads}};
+  for (const auto& [name, value] : choices) {
+    if (*value != "auto" && *value != "on" && *value != "off") {
+      std::fprintf(stderr, "error: --%s=%s must be auto, on or off\n", name,
+                   value->c_str());
+      return 1;
+    }
+  }
+  cudaDeviceProp prop;
+  Check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+  std::printf(
+      "device: %s, %d SMs; B=%d H=%d K=%d %s; median of %d CUDA-event timings "
+      "after %d "
+      "warm-up runs\n",
+      prop.name, prop.multiProcessorCount, FLAGS_batch, FLAGS_heads,
+      FLAGS_head_dim, FLAGS_dtype.c_str(), FLAGS_reps, FLAGS_warmup);
   std::vector<std::string> patterns =
       absl::StrSplit(FLAGS_patterns, ',', absl::SkipEmpty());
   std::vector<Row> rows;
