@@ -92,6 +92,17 @@ inline constexpr int kAbsent =
     -3;  // tile code: this block does not use the entry
 inline constexpr int kTileRows = 128;
 
+// The Hopper kernels walk a list of layout blocks in steps of 64 rows
+// (queries or keys): 64 / block blocks a step, or block / 64 steps a block.
+// The steps of a list of `entries` blocks (the kernels' loop count, and the
+// host's estimate of a dk/dv tile's work).
+inline constexpr int kHopperStepRows = 64;
+constexpr int HopperListSteps(int entries, int block) {
+  const int per_step = block < kHopperStepRows ? kHopperStepRows / block : 1;
+  const int per_block = block > kHopperStepRows ? block / kHopperStepRows : 1;
+  return (entries + per_step - 1) / per_step * per_block;
+}
+
 enum class DType { kBF16, kFP16 };
 
 // q, k, v, out, dout, dq, dk, dv: [B, H, N, K] in ORIGINAL position order,

@@ -110,9 +110,6 @@ ColumnTiles BuildColumnTiles(const AttentionLayout& layout) {
   const int cg = out.cg;
   out.num_tiles = (nb + cg - 1) / cg;
   out.steps.assign(out.num_tiles, 0);
-  // A step is 64 queries: E blocks, or 1 / SUB of a block.
-  const int e = std::max(1, 64 / layout.block());
-  const int sub = std::max(1, layout.block() / 64);
   struct Group {
     std::vector<int32_t> keys, rows, codes;
   };
@@ -148,7 +145,8 @@ ColumnTiles BuildColumnTiles(const AttentionLayout& layout) {
     out.offsets.push_back(static_cast<int64_t>(out.rows.size()));
     for (int i = 0; i < out.num_tiles; ++i) {
       const int entries = static_cast<int>(groups[by_size[i]].rows.size());
-      out.steps[i] = std::max(out.steps[i], (entries + e - 1) / e * sub);
+      out.steps[i] = std::max(out.steps[i],
+                              cuda::HopperListSteps(entries, layout.block()));
     }
     for (int t : by_size) {
       const Group& gr = groups[t];

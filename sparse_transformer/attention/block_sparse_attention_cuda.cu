@@ -911,10 +911,6 @@ int Dispatch(const LayoutView& L, const Problem& p, F&& f) {
   });
 }
 
-}  // namespace
-
-namespace {
-
 // The layout as the kernels take it: heads interleaved only where every
 // pass's items fit in a grid's y dimension (at most num_blocks items).
 LayoutView ForLaunch(const LayoutView& layout) {

@@ -52,7 +52,8 @@ namespace sm90 {
 namespace {
 
 constexpr int kD = kHeadDim;  // 64 elements = 128 bytes per row
-constexpr int kW = 64;        // keys (forward, dq) or queries (dk/dv) a step
+// Keys (forward, dq) or queries (dk/dv) a step.
+constexpr int kW = kHopperStepRows;
 // The streamed operand (K/V, or Q/dO) goes through a ring of shared-memory
 // slots. Loads are issued kAhead steps ahead, so a gather's latency (the
 // block id, the permutation, then the rows) hides behind two steps of
@@ -310,7 +311,7 @@ struct Steps {
   static constexpr int E = BL < kW ? kW / BL : 1;
   static constexpr int SUB = BL > kW ? BL / kW : 1;
   static __device__ __forceinline__ int Count(int entries) {
-    return (entries + E - 1) / E * SUB;
+    return HopperListSteps(entries, BL);
   }
   static __device__ __forceinline__ int Entry(int step, int r) {
     return (step / SUB) * E + (BL < kW ? r / BL : 0);

@@ -165,12 +165,14 @@ Row RunCase(const std::string& name, int64_t n) {
   // on mma.sync M merged query tiles, S split column lists, - one block per
   // CTA; then "i" where the grid interleaves the heads
   // (LayoutView::interleave_heads).
+  CudaAttentionShape shape;
+  shape.batch = FLAGS_batch;
+  shape.heads = FLAGS_heads;
+  shape.head_dim = FLAGS_head_dim;
+  shape.scale = 1.f / std::sqrt(static_cast<float>(FLAGS_head_dim));
+  shape.dtype = FLAGS_dtype == "fp16" ? DType::kFP16 : DType::kBF16;
   const bool w = FLAGS_head_dim == 64;
-  CudaAttentionShape call;
-  call.batch = FLAGS_batch;
-  call.heads = FLAGS_heads;
-  call.head_dim = FLAGS_head_dim;
-  const auto lv = dl.CallView(call, /*backward=*/false);
+  const auto lv = dl.CallView(shape, /*backward=*/false);
   const char* mma_rows = lv.row_merge ? "M" : "-";
   row.pattern += absl::StrCat(" [", w && lv.hopper_rows ? "W" : mma_rows, " ",
                               w && lv.hopper_cols && lv.hopper_fused_dq ? "F"
@@ -182,12 +184,6 @@ Row RunCase(const std::string& name, int64_t n) {
                                                   : "-",
                               "]", lv.interleave_heads ? " i" : "");
 
-  CudaAttentionShape shape;
-  shape.batch = FLAGS_batch;
-  shape.heads = FLAGS_heads;
-  shape.head_dim = FLAGS_head_dim;
-  shape.scale = 1.f / std::sqrt(static_cast<float>(FLAGS_head_dim));
-  shape.dtype = FLAGS_dtype == "fp16" ? DType::kFP16 : DType::kBF16;
   const int64_t elems =
       static_cast<int64_t>(FLAGS_batch) * FLAGS_heads * n * FLAGS_head_dim;
   const int64_t rows = static_cast<int64_t>(FLAGS_batch) * FLAGS_heads * n;
