@@ -430,6 +430,34 @@ void SparseTransformer<T>::Loss(const uint8_t* inputs, const uint8_t* targets,
 template class SparseTransformer<float>;
 template class SparseTransformer<double>;
 
+std::string TrainableModel::structure() const {
+  const ModelConfig& c = model_->config();
+  const attention::PatternConfig& p = c.pattern;
+  std::string image;
+  for (size_t i = 0; i < c.image_shape.size(); ++i) {
+    absl::StrAppend(&image, i ? "x" : "", c.image_shape[i]);
+  }
+  const char* embedding = "text";
+  switch (c.embedding) {
+    case ops::EmbeddingKind::kText:
+      break;
+    case ops::EmbeddingKind::kImage:
+      embedding = "image";
+      break;
+    case ops::EmbeddingKind::kAudio:
+      embedding = "audio";
+      break;
+  }
+  return absl::StrCat(
+      "pattern ", attention::PatternKindName(p.kind), " n=", p.n,
+      " block=", p.block, " stride=", p.stride, " c=", p.c, " heads=", p.heads,
+      " ", attention::HeadModeName(p.head_mode), " ",
+      attention::PatternPartName(p.part),
+      p.distinct_summaries ? " distinct_summaries" : "",
+      p.strided_transposed ? " transposed" : "", "; embedding ", embedding,
+      " stride=", c.embedding_stride, image.empty() ? "" : " image=", image);
+}
+
 absl::StatusOr<std::unique_ptr<TrainableModel>> TrainableModel::Create(
     const ModelConfig& config) {
   ST_ASSIGN_OR_RETURN(auto model, SparseTransformer<float>::Create(config));

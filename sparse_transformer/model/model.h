@@ -154,6 +154,8 @@ class TrainableModel final : public train::Trainable {
   const std::vector<train::ParamGroup>& param_groups() const override {
     return model_->param_groups();
   }
+  // The attention pattern and the position embedding's structure.
+  std::string structure() const override;
   float ForwardBackward(const uint8_t* inputs, const uint8_t* targets,
                         int batch, float loss_weight,
                         uint64_t dropout_seed) override {

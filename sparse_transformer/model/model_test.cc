@@ -7,6 +7,7 @@
 #include "gtest/gtest.h"
 #include "sparse_transformer/core/rng.h"
 #include "sparse_transformer/ops/grad_check.h"
+#include "sparse_transformer/train/checkpoint.h"
 
 namespace st::model {
 namespace {
@@ -172,6 +173,26 @@ TEST(ModelTest, ParamGroupsTileTheFlatBufferAndInitFollowsThePaper) {
   EXPECT_EQ(stddev("h3.attn.b_qkv"), 0.0);
   EXPECT_EQ(stddev("h3.ff.b_2"), 0.0);
   EXPECT_EQ(stddev("lnf.g"), 1.0);
+}
+
+TEST(ModelTest, StructureNamesThePatternThatParametersDoNotShow) {
+  // Fixed and strided models of one size have the same parameters; a
+  // checkpoint tells them apart only by structure().
+  auto fixed =
+      TrainableModel::Create(Tiny(PatternKind::kFixed, HeadMode::kMerged));
+  auto strided =
+      TrainableModel::Create(Tiny(PatternKind::kStrided, HeadMode::kMerged));
+  auto fixed_again =
+      TrainableModel::Create(Tiny(PatternKind::kFixed, HeadMode::kMerged));
+  ASSERT_TRUE(fixed.ok() && strided.ok() && fixed_again.ok());
+  EXPECT_EQ(train::ModelSignature((*fixed)->param_groups()),
+            train::ModelSignature((*strided)->param_groups()));
+  EXPECT_EQ((*fixed)->structure(),
+            "pattern fixed n=64 block=16 stride=32 c=16 heads=2 merged both; "
+            "embedding text stride=16");
+  EXPECT_EQ((*fixed)->structure(), (*fixed_again)->structure());
+  EXPECT_NE((*fixed)->structure(), (*strided)->structure());
+  EXPECT_NE(train::ModelSignature(**fixed), train::ModelSignature(**strided));
 }
 
 TEST(ModelTest, InitialLossIsLog256BecauseLogitsStartAtZero) {

@@ -104,6 +104,13 @@ std::string ModelSignature(const std::vector<ParamGroup>& groups) {
   return sig;
 }
 
+std::string ModelSignature(const Trainable& model) {
+  std::string sig = ModelSignature(model.param_groups());
+  const std::string structure = model.structure();
+  if (!structure.empty()) absl::StrAppend(&sig, "structure: ", structure);
+  return sig;
+}
+
 absl::Status WriteCheckpoint(const std::string& path, const TrainState& state) {
   const size_t p = state.params.size();
   if (state.adam_m.size() != p || state.adam_v.size() != p) {

@@ -32,7 +32,7 @@ struct TrainState {
   uint64_t rng_state = 0;   // the trainer's dropout-seed generator
   float loss_scale = 1.0f;  // dynamic loss scaler
   int64_t loss_scale_clean_steps = 0;
-  std::string model_signature;  // ModelSignature() of the model
+  std::string model_signature;  // ModelSignature(model)
   std::string data_state;       // opaque, from BatchSource::GetState()
   std::vector<float> params;    // [P]
   std::vector<float> adam_m;    // [P]
@@ -42,6 +42,9 @@ struct TrainState {
 // Names and shapes of every parameter group: a checkpoint only loads into a
 // model with the same signature.
 std::string ModelSignature(const std::vector<ParamGroup>& groups);
+// The signature a trainer records and checks: the parameter groups', then
+// "structure: " and the model's structure() where that is not empty.
+std::string ModelSignature(const Trainable& model);
 
 // Writes `state` to `path` + ".tmp", flushes it to disk, then renames it over
 // `path`: a crash at any point leaves either the old or the new file whole.

@@ -39,6 +39,11 @@ class Trainable {
 
   virtual const std::vector<ParamGroup>& param_groups() const = 0;
 
+  // What the parameters' meaning depends on beyond their names and shapes
+  // (e.g. the attention pattern, which has no parameters): a checkpoint
+  // resumes only into a model with the same description. Empty: nothing.
+  virtual std::string structure() const { return {}; }
+
   // One micro-batch: inputs/targets [B, N] bytes. Accumulates gradients of the
   // MEAN cross-entropy over the B*N targets, multiplied by `loss_weight` (so
   // gradient accumulation over k micro-batches passes 1/k). Returns that mean

@@ -152,7 +152,7 @@ absl::Status Trainer::SaveCheckpoint(int64_t step) {
   state.rng_state = rng_state_;
   state.loss_scale = loss_scale_;
   state.loss_scale_clean_steps = loss_scale_clean_steps_;
-  state.model_signature = ModelSignature(model_->param_groups());
+  state.model_signature = ModelSignature(*model_);
   state.data_state = data_->GetState();
   const auto params = model_->params();
   state.params.assign(params.begin(), params.end());
@@ -167,11 +167,21 @@ absl::Status Trainer::Resume(int64_t* step) {
   struct stat st;
   if (::stat(checkpoint_path().c_str(), &st) != 0) return absl::OkStatus();
   ST_ASSIGN_OR_RETURN(TrainState state, ReadCheckpoint(checkpoint_path()));
-  const std::string signature = ModelSignature(model_->param_groups());
-  if (state.model_signature != signature) {
+  const std::string signature = ModelSignature(*model_);
+  const std::string groups = ModelSignature(model_->param_groups());
+  if (state.model_signature == groups && signature != groups) {
+    // Written before checkpoints recorded the model's structure (e.g. its
+    // attention pattern): the parameters match, the rest cannot be checked.
+    std::fprintf(stderr,
+                 "warning: checkpoint %s does not record the model's "
+                 "structure; resuming without checking it (this model: %s)\n",
+                 checkpoint_path().c_str(), model_->structure().c_str());
+  } else if (state.model_signature != signature) {
     return absl::FailedPreconditionError(
         absl::StrCat("checkpoint ", checkpoint_path(),
-                     " was written by a model with other parameters: ",
+                     state.model_signature.rfind(groups, 0) == 0
+                         ? " was written by a model of another structure: "
+                         : " was written by a model with other parameters: ",
                      state.model_signature, " vs this model's ", signature));
   }
   auto params = model_->params();

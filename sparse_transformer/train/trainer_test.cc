@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -18,6 +19,7 @@ namespace {
 
 using ::st::test::ReadFile;
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 constexpr int kContext = 16;
@@ -228,6 +230,64 @@ TEST(TrainerTest, RefusesACheckpointOfAnotherModel) {
   auto r = Trainer(&model, &source, SmallConfig(dir)).Run();
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("other parameters"));
+}
+
+// A bigram model that reports a given structure().
+class DescribedModel : public BigramModel {
+ public:
+  explicit DescribedModel(std::string structure)
+      : BigramModel(kContext, 1), structure_(std::move(structure)) {}
+  std::string structure() const override { return structure_; }
+
+ private:
+  std::string structure_;
+};
+
+TEST(TrainerTest, RefusesACheckpointOfAnotherStructure) {
+  const auto text = Text();
+  const std::string dir = FreshDir("other_structure");
+  {
+    DescribedModel model("pattern fixed");
+    RandomWindowSource source(text, kContext, 3);
+    TrainConfig c = SmallConfig(dir);
+    c.stop_after = 5;
+    ASSERT_TRUE(Trainer(&model, &source, c).Run().ok());
+  }
+  EXPECT_THAT(ReadCheckpoint(dir + "/checkpoint.bin")->model_signature,
+              HasSubstr("structure: pattern fixed"));
+  {
+    // Same parameters, another pattern: refused, naming both.
+    DescribedModel model("pattern strided");
+    RandomWindowSource source(text, kContext, 3);
+    auto r = Trainer(&model, &source, SmallConfig(dir)).Run();
+    ASSERT_FALSE(r.ok());
+    EXPECT_THAT(
+        std::string(r.status().message()),
+        AllOf(HasSubstr(dir + "/checkpoint.bin"),
+              HasSubstr("another structure"), HasSubstr("pattern fixed"),
+              HasSubstr("pattern strided")));
+  }
+  DescribedModel model("pattern fixed");
+  RandomWindowSource source(text, kContext, 3);
+  EXPECT_TRUE(Trainer(&model, &source, SmallConfig(dir)).Run().ok());
+}
+
+TEST(TrainerTest, ResumesACheckpointThatRecordsNoStructure) {
+  const auto text = Text();
+  const std::string dir = FreshDir("no_structure");
+  {
+    BigramModel model(kContext, 1);  // structure() empty
+    RandomWindowSource source(text, kContext, 3);
+    TrainConfig c = SmallConfig(dir);
+    c.stop_after = 5;
+    ASSERT_TRUE(Trainer(&model, &source, c).Run().ok());
+  }
+  DescribedModel model("pattern fixed");
+  RandomWindowSource source(text, kContext, 3);
+  auto r = Trainer(&model, &source, SmallConfig(dir)).Run();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(ReadCheckpoint(dir + "/checkpoint.bin")->step,
+            SmallConfig(dir).steps);
 }
 
 // Raises SIGTERM from inside the step with index `at`.
