@@ -41,7 +41,7 @@ while true; do
   if [[ -f "$WORK/killed/log.tsv" ]]; then LINES=$(($(wc -l <"$WORK/killed/log.tsv") - 1)); fi
   if ((LINES >= KILL_AFTER)); then break; fi
   if ! kill -0 "$PID" 2>/dev/null; then echo "FAIL: the run ended before the kill"; exit 1; fi
-  sleep 0.05
+  sleep 0.005
 done
 kill -KILL "$PID"
 wait "$PID" 2>/dev/null || true
