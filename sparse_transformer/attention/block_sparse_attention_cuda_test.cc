@@ -370,6 +370,14 @@ void RunOnGpu(const AttentionLayout& layout, const UploadOptions& options,
   }
 }
 
+// An attribute of the current GPU.
+int DeviceAttribute(cudaDeviceAttr attr) {
+  int device = 0, value = 0;
+  cudaGetDevice(&device);
+  cudaDeviceGetAttribute(&value, attr, device);
+  return value;
+}
+
 // A call's shape: `batch` x `heads` slabs of head dim 64.
 CudaAttentionShape Shape(int batch, int heads) {
   CudaAttentionShape shape;
@@ -484,12 +492,7 @@ TEST(BlockSparseAttentionCudaHopper, ChoiceFollowsTheDevice) {
   if (HopperAttentionAvailable()) {
     // 16 tiles of 2..32 steps: for one slab every tile longer than twice the
     // share of an SM (272 steps / SMs) runs as two CTAs; for 1000 slabs none.
-    const int sms = [] {
-      int device = 0, count = 0;
-      cudaGetDevice(&device);
-      cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device);
-      return count;
-    }();
+    const int sms = DeviceAttribute(cudaDevAttrMultiProcessorCount);
     int longer = 0;
     for (int steps = 2; steps <= 32; steps += 2)
       longer += steps * sms > 2 * 272;
@@ -501,12 +504,7 @@ TEST(BlockSparseAttentionCudaHopper, ChoiceFollowsTheDevice) {
   // the heads while their K and V (2 x 2048 x 64 x 2 bytes each) fit in the
   // L2 cache together; local lists are even: head after head; the option
   // wins.
-  const int l2 = [] {
-    int device = 0, bytes = 0;
-    cudaGetDevice(&device);
-    cudaDeviceGetAttribute(&bytes, cudaDevAttrL2CacheSize, device);
-    return bytes;
-  }();
+  const int l2 = DeviceAttribute(cudaDevAttrL2CacheSize);
   const int fit = l2 / (2 * 2048 * 64 * 2);
   EXPECT_TRUE((*long_lists)->CallView(Shape(2, fit), false).interleave_heads);
   EXPECT_FALSE(

@@ -437,25 +437,15 @@ std::string TrainableModel::structure() const {
   for (size_t i = 0; i < c.image_shape.size(); ++i) {
     absl::StrAppend(&image, i ? "x" : "", c.image_shape[i]);
   }
-  const char* embedding = "text";
-  switch (c.embedding) {
-    case ops::EmbeddingKind::kText:
-      break;
-    case ops::EmbeddingKind::kImage:
-      embedding = "image";
-      break;
-    case ops::EmbeddingKind::kAudio:
-      embedding = "audio";
-      break;
-  }
   return absl::StrCat(
       "pattern ", attention::PatternKindName(p.kind), " n=", p.n,
       " block=", p.block, " stride=", p.stride, " c=", p.c, " heads=", p.heads,
       " ", attention::HeadModeName(p.head_mode), " ",
       attention::PatternPartName(p.part),
       p.distinct_summaries ? " distinct_summaries" : "",
-      p.strided_transposed ? " transposed" : "", "; embedding ", embedding,
-      " stride=", c.embedding_stride, image.empty() ? "" : " image=", image);
+      p.strided_transposed ? " transposed" : "", "; embedding ",
+      ops::EmbeddingKindName(c.embedding), " stride=", c.embedding_stride,
+      image.empty() ? "" : " image=", image);
 }
 
 absl::StatusOr<std::unique_ptr<TrainableModel>> TrainableModel::Create(

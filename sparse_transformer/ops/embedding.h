@@ -20,6 +20,19 @@ namespace st::ops {
 
 enum class EmbeddingKind { kText, kImage, kAudio };
 
+// "text", "image" or "audio".
+inline const char* EmbeddingKindName(EmbeddingKind kind) {
+  switch (kind) {
+    case EmbeddingKind::kImage:
+      return "image";
+    case EmbeddingKind::kAudio:
+      return "audio";
+    case EmbeddingKind::kText:
+      break;
+  }
+  return "text";
+}
+
 // The structural axes of a context of n positions.
 struct PositionStructure {
   std::vector<std::string> names;           // e.g. "row", "col", "channel"
