@@ -738,20 +738,36 @@ __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
       const T* vb = vs + (it % kQStages) * kW * kD;
       float s[8][4], dp[8][4];
       IssueTwoScoreProducts<T>(s, qw, kb, dp, dow, vb);
+      bool full = true;  // every key of the step live for every row
+#pragma unroll
+      for (int j = 0; j < St::E; ++j) full &= code[j] == -1;
       LaneBits bits[St::E][2];
       qt.Bits(L, it, code, bits);
       WaitScores(s, dp);
+      // dS = P * (dP - delta), the exp for every element, then a select: no
+      // branch per element. A step of full blocks takes a branch without the
+      // mask tests: about 50 fewer instructions a warp and step, and this
+      // pass's time follows its instruction count (KERNEL_NOTES.md, v50).
+      // (`full || test` in one loop instead makes ptxas test every element
+      // with compare chains: 82 more instructions a step.)
+      auto scores_to_ds = [&](auto masked) {
+        constexpr bool kMasked = decltype(masked)::value;
 #pragma unroll
-      for (int j = 0; j < 8; ++j) {
+        for (int j = 0; j < 8; ++j) {
 #pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          const int c = (j * 8) % qt.kSlice + (i & 1);
-          const bool live = bits[St::Slice(j)][i >> 1].Test(c);
-          // exp for every element, then a select: no branch per element.
-          const float e = FastExp2(s[j][i] * scale_log2 - rows.lse2[i >> 1]);
-          const float p = live ? e : 0.f;
-          s[j][i] = p * (dp[j][i] - rows.delta[i >> 1]);  // dS
+          for (int i = 0; i < 4; ++i) {
+            const int c = (j * 8) % qt.kSlice + (i & 1);
+            const float e = FastExp2(s[j][i] * scale_log2 - rows.lse2[i >> 1]);
+            const float p =
+                !kMasked || bits[St::Slice(j)][i >> 1].Test(c) ? e : 0.f;
+            s[j][i] = p * (dp[j][i] - rows.delta[i >> 1]);
+          }
         }
+      };
+      if (full) {
+        scores_to_ds(std::false_type());
+      } else {
+        scores_to_ds(std::true_type());
       }
       AccumulatePB<T>(acc, s, kb);
     }
