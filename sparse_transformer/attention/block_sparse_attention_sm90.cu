@@ -411,6 +411,16 @@ struct RowStream {
   __device__ __forceinline__ int ScalarPos() const { return pos[kN - 1]; }
 };
 
+// Whether every slice of a step is a full block (code -1): the forward and
+// dq passes then take their elementwise loop without mask tests.
+template <int E>
+__device__ __forceinline__ bool AllFull(const int (&code)[E]) {
+  bool full = true;
+#pragma unroll
+  for (int j = 0; j < E; ++j) full &= code[j] == -1;
+  return full;
+}
+
 // Mask codes of step s for blocks b0 .. b0 + NB - 1 of a list's code rows
 // (`stride` codes per entry), kAbsent past the list.
 template <int BL, int NB>
@@ -648,9 +658,7 @@ __global__ void __launch_bounds__(256, 2)
                                       kk > 0);
       WgCommit();
       // The mask bits while the product runs.
-      bool full = true;
-#pragma unroll
-      for (int j = 0; j < St::E; ++j) full &= code[j] == -1;
+      const bool full = AllFull(code);
       LaneBits bits[St::E][2];
       qt.Bits(L, it, code, bits);
       WgWait();
@@ -738,9 +746,7 @@ __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
       const T* vb = vs + (it % kQStages) * kW * kD;
       float s[8][4], dp[8][4];
       IssueTwoScoreProducts<T>(s, qw, kb, dp, dow, vb);
-      bool full = true;  // every key of the step live for every row
-#pragma unroll
-      for (int j = 0; j < St::E; ++j) full &= code[j] == -1;
+      const bool full = AllFull(code);  // every key live for every row
       LaneBits bits[St::E][2];
       qt.Bits(L, it, code, bits);
       WaitScores(s, dp);
