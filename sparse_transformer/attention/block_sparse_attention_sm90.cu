@@ -11,7 +11,9 @@
 //     still fill a full-width product;
 //   - tiles sit in shared memory in the 128-byte swizzled layout wgmma reads
 //     (16-byte chunk c of row r stored at chunk c ^ (r % 8)), filled by
-//     cp.async gathers through the inverse permutation, in a 4-slot ring;
+//     cp.async gathers through the inverse permutation, in a ring of 4 or 5
+//     slots; without a permutation, the forward's (blocks of 32) and dq's
+//     K/V ring by TMA boxes that one thread issues, completion on mbarriers;
 //   - the list lookups (block ids, permutation, mask codes) run one or two
 //     steps ahead of their use (RowStream, StepCodes), and masks are applied
 //     from one 64-bit word per row and step (RowBits).
@@ -29,6 +31,7 @@
 // lists of strided at n = 12288 the mma.sync dk/dv is faster (see
 // KERNEL_NOTES.md).
 #include <cooperative_groups.h>
+#include <cuda.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -71,6 +74,18 @@ constexpr int kStages = kAhead + 2;
 constexpr int kQAhead = 3;
 constexpr int kQStages = kQAhead + 2;
 constexpr int kQSyncEvery = 2;
+// Layouts without a permutation fill the K/V ring of the forward and dq
+// passes by TMA (thread 0 issues one box per block and tensor a step, rows
+// contiguous in memory) instead of every thread's cp.async gathers, where
+// that measured faster (KERNEL_NOTES.md, v56): the dq pass for blocks of 32
+// and up (one box of 64 rows a step for blocks of 64 and 128: more, smaller
+// boxes were slower), the forward for blocks of 32 only (with blocks of 64
+// and 128 its TMA steps were ~10% slower).
+template <int BL>
+constexpr bool kForwardTma = BL == 32;
+template <int BL>
+constexpr bool kDqTma = BL >= 32;
+constexpr int TmaBoxRows(int block) { return block < kW ? block : kW; }
 
 // ---- wgmma and shared-memory layout -----------------------------------------
 
@@ -303,6 +318,57 @@ __device__ __forceinline__ unsigned char* AlignSmem(unsigned char* raw) {
   return raw + ((1024 - (a & 1023)) & 1023);
 }
 
+// The K/V ring's mbarriers (kQStages of 8 bytes): in the alignment padding
+// before `base` when it has room, else past the kernel's `data_bytes` (its
+// shared-memory size reserves 1024 bytes for the padding, at most 1008 of
+// which are used: the raw base is 16-byte aligned).
+__device__ __forceinline__ uint64_t* RingBarriers(unsigned char* raw,
+                                                  unsigned char* base,
+                                                  int data_bytes) {
+  return reinterpret_cast<uint64_t*>(
+      base - raw >= 8 * kQStages ? raw : base + data_bytes);
+}
+
+// ---- TMA and mbarriers (the K/V ring of layouts without a permutation) ------
+
+__device__ __forceinline__ void MbarInit(uint64_t* bar, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(SmemAddr(bar)),
+               "r"(count)
+               : "memory");
+}
+// Makes the initialised barriers visible to the async proxy (TMA).
+__device__ __forceinline__ void MbarInitFence() {
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+}
+// The one arrival of a phase, which then completes once `bytes` have landed.
+__device__ __forceinline__ void MbarExpectBytes(uint64_t* bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(
+                   SmemAddr(bar)),
+               "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void MbarWait(uint64_t* bar, uint32_t parity) {
+  asm volatile(
+      "{\n"
+      ".reg .pred done;\n"
+      "WAIT:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra WAIT;\n"
+      "}\n" ::"r"(SmemAddr(bar)),
+      "r"(parity)
+      : "memory");
+}
+// Box (row y, the whole 64-element row) of a 2-D tensor map into shared
+// memory, 128-byte swizzled as Swz; rows past the tensor arrive as zeros.
+__device__ __forceinline__ void TmaLoadRows(void* smem, const CUtensorMap* map,
+                                            int y, uint64_t* bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_"
+      "tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(SmemAddr(smem)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(0), "r"(y), "r"(SmemAddr(bar))
+      : "memory");
+}
+
 // A step's gather: entry `ent` of the list and offset `off` in its block for
 // row r of step `step` (E entries a step when the block is smaller than a
 // step, SUB steps an entry when it is larger).
@@ -484,7 +550,7 @@ struct LaneBits {
 // step's mask codes, read a step ahead. Two warpgroups of 64 rows share each
 // K/V tile. Per thread: warp `warp` owns tile rows 16 warp .. +15 (block gw,
 // rows r0, r0 + 8 of this lane in it).
-template <int BL>
+template <int BL, bool kTma>
 struct QueryTile {
   using St = Steps<BL>;
   static constexpr int G = BL < 128 ? 128 / BL : 1;  // codes per entry
@@ -494,8 +560,16 @@ struct QueryTile {
   const int32_t* inv;
   const int32_t* codes;
   int nent, nsteps, gw, r0, wg_first;
-  RowStream<BL, 256, false> kv;
+  RowStream<BL, 256, false> kv;  // !kTma
   int next_codes[St::E][NB];
+  // kTma: the K/V ring filled by thread 0 through two tensor maps over the
+  // [B * H * N, 64] tensors, slot b complete when its mbarrier bars[b]
+  // flips; tma_ids: block ids of the next step to issue (read a step early).
+  const CUtensorMap* tm_k = nullptr;
+  const CUtensorMap* tm_v = nullptr;
+  uint64_t* bars = nullptr;
+  const int32_t* cols;
+  int tma_ids[St::E];
 
   __device__ __forceinline__ QueryTile(const LayoutView& L,
                                        const RowTiles& tiles, int heads) {
@@ -526,8 +600,9 @@ struct QueryTile {
     r0 = (warp * 16) % BL + g;
     wg_first = (wg * 64) / BL;
     first_row = static_cast<int64_t>(tile) * 128;
+    cols = tiles.cols;
     kv = RowStream<BL, 256, false>{tiles.cols, inv, e0, nent, nsteps, tid};
-    kv.Start();
+    if constexpr (!kTma) kv.Start();
     StepCodes<BL, NB>(codes, e0, nent, nsteps, 0, G, wg_first, next_codes);
   }
   // Position of tile row r in the slab (through the permutation), -1 past n.
@@ -559,13 +634,54 @@ struct QueryTile {
     CpAsyncCommit();
     kv.Advance();
   }
+  // kTma: block ids of step s (-1 past the list).
+  __device__ __forceinline__ void TmaIds(int s, int (&id)[St::E]) const {
+#pragma unroll
+    for (int e = 0; e < St::E; ++e) {
+      const int ent = St::Entry(s, e * BL);
+      id[e] = s < nsteps && ent < nent ? __ldg(cols + e0 + ent) : -1;
+    }
+  }
+  // kTma, thread 0: issues the K and V boxes of step s into its slot (a row
+  // past the list reads as zeros: its box starts before row 0), then reads
+  // the next step's ids.
+  template <typename T>
+  __device__ __forceinline__ void TmaIssue(T* ks, T* vs, int s) {
+    constexpr int kBox = TmaBoxRows(BL);
+    const int buf = s % kQStages;
+    if (s < nsteps) {
+      MbarExpectBytes(bars + buf, 2 * kW * kD * sizeof(T));
+#pragma unroll
+      for (int r = 0; r < kW; r += kBox) {
+        const int id = tma_ids[BL < kW ? r / BL : 0];
+        const int y =
+            id < 0 ? -kW : static_cast<int>(slab + id * BL + St::Offset(s, r));
+        TmaLoadRows(ks + (buf * kW + r) * kD, tm_k, y, bars + buf);
+        TmaLoadRows(vs + (buf * kW + r) * kD, tm_v, y, bars + buf);
+      }
+    }
+    TmaIds(s + 1, tma_ids);
+  }
   // Fills the first kQAhead ring slots (the caller's own loads, e.g. Q, join
-  // step 0's group: step `it` is in cp.async group `it`).
+  // step 0's group: step `it` is in cp.async group `it`; kTma: one group).
   template <typename T>
   __device__ __forceinline__ void Prologue(T* ks, T* vs, const T* k,
                                            const T* v) {
+    if constexpr (kTma) {
+      CpAsyncCommit();
+      if (tid == 0) {
 #pragma unroll
-    for (int st = 0; st < kQAhead; ++st) CopyKV(ks, vs, k, v, st, st < nsteps);
+        for (int b = 0; b < kQStages; ++b) MbarInit(bars + b, 1);
+        MbarInitFence();
+        TmaIds(0, tma_ids);
+#pragma unroll
+        for (int st = 0; st < kQAhead; ++st) TmaIssue(ks, vs, st);
+      }
+    } else {
+#pragma unroll
+      for (int st = 0; st < kQAhead; ++st)
+        CopyKV(ks, vs, k, v, st, st < nsteps);
+    }
   }
   // Start of step it: on every second step waits for the rows of this step
   // and the next (all threads; the caller's products may then read ring
@@ -576,14 +692,25 @@ struct QueryTile {
   template <typename T>
   __device__ __forceinline__ bool BeginStep(int it, T* ks, T* vs, const T* k,
                                             const T* v, int (&code)[St::E]) {
-    if (it % kQSyncEvery == 0) {
-      // Groups it and it + 1 complete (it + 2's, the newest, may be open).
-      CpAsyncWait<kQAhead - kQSyncEvery>();
-      ProxyFence();
-      __syncthreads();
+    if constexpr (kTma) {
+      if (it % kQSyncEvery == 0) {
+        if (it == 0) {  // the caller's rows (Q, dO)
+          CpAsyncWait<0>();
+          ProxyFence();
+        }
+        __syncthreads();  // every thread is done with the slot refilled next
+      }
+      if (tid == 0) TmaIssue(ks, vs, it + kQAhead);
+    } else {
+      if (it % kQSyncEvery == 0) {
+        // Groups it and it + 1 complete (it + 2's, the newest, may be open).
+        CpAsyncWait<kQAhead - kQSyncEvery>();
+        ProxyFence();
+        __syncthreads();
+      }
+      const int ahead = it + kQAhead;
+      CopyKV(ks, vs, k, v, ahead % kQStages, ahead < nsteps);
     }
-    const int ahead = it + kQAhead;
-    CopyKV(ks, vs, k, v, ahead % kQStages, ahead < nsteps);
     bool wg_any = false;
 #pragma unroll
     for (int j = 0; j < St::E; ++j) {
@@ -592,6 +719,8 @@ struct QueryTile {
       for (int b = 0; b < NB; ++b) wg_any |= next_codes[j][b] != kAbsent;
     }
     StepCodes<BL, NB>(codes, e0, nent, nsteps, it + 1, G, wg_first, next_codes);
+    if constexpr (kTma)
+      MbarWait(bars + it % kQStages, (it / kQStages) & 1);  // slot's rows in
     return wg_any;
   }
   // Live-key bits of this lane's two rows for step it (see RowBits), as
@@ -622,19 +751,25 @@ constexpr int kFwdSmem = (128 + 2 * kQStages * kW) * kD * 2 + 1024;
 // per SM (128 registers): one CTA's softmax overlaps the other's products;
 // 105-123 registers without spills except block 16 (16 bytes; ptxas, sm_90a,
 // v30), faster than one CTA per SM or CTAs of one warpgroup (v16, v22).
-template <typename T, int BL>
+template <typename T, int BL, bool kTma>
 __global__ void __launch_bounds__(256, 2)
     ForwardKernel(LayoutView L, RowTiles tiles, int heads, float scale_log2,
                   const T* __restrict__ q, const T* __restrict__ k,
                   const T* __restrict__ v, T* __restrict__ out,
-                  float* __restrict__ lse) {
+                  float* __restrict__ lse,
+                  const __grid_constant__ CUtensorMap tm_k,
+                  const __grid_constant__ CUtensorMap tm_v) {
   using St = Steps<BL>;
   extern __shared__ unsigned char smem_raw[];
-  T* qs = reinterpret_cast<T*>(AlignSmem(smem_raw));  // [128][64]
-  T* ks = qs + 128 * kD;                              // [kQStages][64][64]
-  T* vs = ks + kQStages * kW * kD;                    // [kQStages][64][64]
+  unsigned char* base = AlignSmem(smem_raw);
+  T* qs = reinterpret_cast<T*>(base);  // [128][64]
+  T* ks = qs + 128 * kD;               // [kQStages][64][64]
+  T* vs = ks + kQStages * kW * kD;     // [kQStages][64][64]
 
-  QueryTile<BL> qt(L, tiles, heads);
+  QueryTile<BL, kTma> qt(L, tiles, heads);
+  qt.tm_k = &tm_k;
+  qt.tm_v = &tm_v;
+  qt.bars = RingBarriers(smem_raw, base, kFwdSmem - 1024);
   qt.LoadRows(qs, q);
   qt.Prologue(ks, vs, k, v);  // Q joins step 0's group
   // Q stays in shared memory as the A operand of S = Q K^T. (Holding it in
@@ -715,21 +850,26 @@ constexpr int kDqSmem = (2 * 128 + 2 * kQStages * kW) * kD * 2 + 1024;
 // 24 and 52 bytes of spill at blocks 128 and 32) for blocks of 32 and up,
 // one for blocks of 16, which would spill 372 bytes at two (KERNEL_NOTES.md,
 // v29, v33).
-template <typename T, int BL>
+template <typename T, int BL, bool kTma>
 __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
     DqKernel(LayoutView L, RowTiles tiles, int heads, float scale_log2,
              float scale, const T* __restrict__ q, const T* __restrict__ k,
              const T* __restrict__ v, const T* __restrict__ dout,
              const float* __restrict__ lse, const float* __restrict__ delta,
-             T* __restrict__ dq) {
+             T* __restrict__ dq, const __grid_constant__ CUtensorMap tm_k,
+             const __grid_constant__ CUtensorMap tm_v) {
   using St = Steps<BL>;
   extern __shared__ unsigned char smem_raw[];
-  T* qs = reinterpret_cast<T*>(AlignSmem(smem_raw));  // [128][64]
-  T* dos = qs + 128 * kD;                             // [128][64]
-  T* ks = dos + 128 * kD;                             // [kQStages][64][64]
-  T* vs = ks + kQStages * kW * kD;                    // [kQStages][64][64]
+  unsigned char* base = AlignSmem(smem_raw);
+  T* qs = reinterpret_cast<T*>(base);  // [128][64]
+  T* dos = qs + 128 * kD;              // [128][64]
+  T* ks = dos + 128 * kD;              // [kQStages][64][64]
+  T* vs = ks + kQStages * kW * kD;     // [kQStages][64][64]
 
-  QueryTile<BL> qt(L, tiles, heads);
+  QueryTile<BL, kTma> qt(L, tiles, heads);
+  qt.tm_k = &tm_k;
+  qt.tm_v = &tm_v;
+  qt.bars = RingBarriers(smem_raw, base, kDqSmem - 1024);
   qt.LoadRows(qs, q);
   qt.LoadRows(dos, dout);
   qt.Prologue(ks, vs, k, v);  // Q and dO join step 0's group
@@ -1239,20 +1379,99 @@ RowTiles HopperRowTiles(const LayoutView& L) {
                   L.num_tiles};
 }
 
+// cuTensorMapEncodeTiled, from the driver (no link-time dependency on it).
+using EncodeTiledFn = CUresult (*)(CUtensorMap*, CUtensorMapDataType,
+                                   cuuint32_t, void*, const cuuint64_t*,
+                                   const cuuint64_t*, const cuuint32_t*,
+                                   const cuuint32_t*, CUtensorMapInterleave,
+                                   CUtensorMapSwizzle, CUtensorMapL2promotion,
+                                   CUtensorMapFloatOOBfill);
+EncodeTiledFn TensorMapEncoder() {
+  static const EncodeTiledFn fn = [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult found;
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000,
+                                         cudaEnableDefault,
+                                         &found) != cudaSuccess ||
+        found != cudaDriverEntryPointSuccess) {
+      cudaGetLastError();
+      return static_cast<EncodeTiledFn>(nullptr);
+    }
+    return reinterpret_cast<EncodeTiledFn>(f);
+  }();
+  return fn;
+}
+
+// The K/V ring's tensor maps (K and V as [rows, 64] of T, boxes of
+// box_rows x 64, 128-byte swizzle, zeros out of bounds), for layouts without
+// a permutation (a permuted layout's rows are gathered one by one, by
+// cp.async). False where TMA cannot be used; the caller then takes the
+// cp.async kernel.
+struct KvMaps {
+  CUtensorMap k, v;
+};
+template <typename T>
+bool EncodeKvMaps(const LayoutView& L, const Problem& p, const void* k,
+                  const void* v, int box_rows, KvMaps* maps) {
+  const EncodeTiledFn encode = TensorMapEncoder();
+  const int64_t rows = static_cast<int64_t>(p.batch) * p.heads * L.n;
+  if (L.inverse_perm != nullptr || encode == nullptr ||
+      rows >= (int64_t{1} << 31) - kW || reinterpret_cast<uintptr_t>(k) % 16 ||
+      reinterpret_cast<uintptr_t>(v) % 16) {
+    return false;
+  }
+  const cuuint64_t dims[2] = {kD, static_cast<cuuint64_t>(rows)};
+  const cuuint64_t strides[1] = {kD * sizeof(T)};
+  const cuuint32_t box[2] = {kD, static_cast<cuuint32_t>(box_rows)};
+  const cuuint32_t elem[2] = {1, 1};
+  const CUtensorMapDataType type = std::is_same_v<T, __half>
+                                       ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16
+                                       : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+  for (auto [map, base] : {std::pair{&maps->k, k}, std::pair{&maps->v, v}}) {
+    if (encode(map, type, 2, const_cast<void*>(base), dims, strides, box, elem,
+               CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+               CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+               CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Calls f(std::true_type()) with the K/V maps where the pass takes TMA
+// (kAllowed) and it serves this call, else f(std::false_type()) (maps
+// unused).
+template <typename T, int BL, bool kAllowed, typename F>
+int WithKvMaps(const LayoutView& L, const Problem& p, const void* k,
+               const void* v, KvMaps* maps, F&& f) {
+  *maps = KvMaps{};
+  if constexpr (kAllowed) {
+    if (EncodeKvMaps<T>(L, p, k, v, TmaBoxRows(BL), maps))
+      return f(std::true_type());
+  }
+  return f(std::false_type());
+}
+
 template <typename T, int BL>
 int LaunchForwardKernel(const LayoutView& L, const Problem& p, const void* q,
                         const void* k, const void* v, void* out, float* lse,
                         cudaStream_t s) {
-  static const cudaError_t ok = PrepareSmem(ForwardKernel<T, BL>, kFwdSmem);
-  if (ok != cudaSuccess) return ok;
-  const RowTiles tiles = HopperRowTiles(L);
-  const dim3 grid =
-      GridFor(L.interleave_heads, tiles.num_tiles, p.heads, p.batch);
-  ForwardKernel<T, BL><<<grid, 256, kFwdSmem, s>>>(
-      L, tiles, p.heads, p.scale * kLog2e, static_cast<const T*>(q),
-      static_cast<const T*>(k), static_cast<const T*>(v), static_cast<T*>(out),
-      lse);
-  return cudaGetLastError();
+  KvMaps maps;
+  return WithKvMaps<T, BL, kForwardTma<BL>>(
+      L, p, k, v, &maps, [&](auto tma) -> int {
+        constexpr bool kTma = decltype(tma)::value;
+        static const cudaError_t ok =
+            PrepareSmem(ForwardKernel<T, BL, kTma>, kFwdSmem);
+        if (ok != cudaSuccess) return ok;
+        const RowTiles tiles = HopperRowTiles(L);
+        const dim3 grid =
+            GridFor(L.interleave_heads, tiles.num_tiles, p.heads, p.batch);
+        ForwardKernel<T, BL, kTma><<<grid, 256, kFwdSmem, s>>>(
+            L, tiles, p.heads, p.scale * kLog2e, static_cast<const T*>(q),
+            static_cast<const T*>(k), static_cast<const T*>(v),
+            static_cast<T*>(out), lse, maps.k, maps.v);
+        return cudaGetLastError();
+      });
 }
 
 template <typename T, int BL>
@@ -1260,16 +1479,21 @@ int LaunchDqKernel(const LayoutView& L, const Problem& p, const void* q,
                    const void* k, const void* v, const float* lse,
                    const void* dout, const float* delta, void* dq,
                    cudaStream_t s) {
-  static const cudaError_t ok = PrepareSmem(DqKernel<T, BL>, kDqSmem);
-  if (ok != cudaSuccess) return ok;
-  const RowTiles tiles = HopperRowTiles(L);
-  const dim3 grid =
-      GridFor(L.interleave_heads, tiles.num_tiles, p.heads, p.batch);
-  DqKernel<T, BL><<<grid, 256, kDqSmem, s>>>(
-      L, tiles, p.heads, p.scale * kLog2e, p.scale, static_cast<const T*>(q),
-      static_cast<const T*>(k), static_cast<const T*>(v),
-      static_cast<const T*>(dout), lse, delta, static_cast<T*>(dq));
-  return cudaGetLastError();
+  KvMaps maps;
+  return WithKvMaps<T, BL, kDqTma<BL>>(L, p, k, v, &maps, [&](auto tma) -> int {
+    constexpr bool kTma = decltype(tma)::value;
+    static const cudaError_t ok = PrepareSmem(DqKernel<T, BL, kTma>, kDqSmem);
+    if (ok != cudaSuccess) return ok;
+    const RowTiles tiles = HopperRowTiles(L);
+    const dim3 grid =
+        GridFor(L.interleave_heads, tiles.num_tiles, p.heads, p.batch);
+    DqKernel<T, BL, kTma><<<grid, 256, kDqSmem, s>>>(
+        L, tiles, p.heads, p.scale * kLog2e, p.scale, static_cast<const T*>(q),
+        static_cast<const T*>(k), static_cast<const T*>(v),
+        static_cast<const T*>(dout), lse, delta, static_cast<T*>(dq), maps.k,
+        maps.v);
+    return cudaGetLastError();
+  });
 }
 
 template <typename T, int BL, bool kDq>
@@ -1384,7 +1608,8 @@ bool HopperKernelsAvailable() {
         cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor,
                                device) == cudaSuccess &&
         major == 9 && minor == 0 &&
-        cudaFuncGetAttributes(&attr, sm90::ForwardKernel<__nv_bfloat16, 32>) ==
+        cudaFuncGetAttributes(&attr,
+                              sm90::ForwardKernel<__nv_bfloat16, 32, false>) ==
             cudaSuccess;
     cudaGetLastError();  // a failed probe must not linger as the last error
     cached[device] = yes ? 1 : 2;
