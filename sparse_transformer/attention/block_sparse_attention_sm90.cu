@@ -847,9 +847,9 @@ constexpr int kDqSmem = (2 * 128 + 2 * kQStages * kW) * kD * 2 + 1024;
 // dq = scale * sum_j dS_ij k_j, dS = P * (dP - delta), dP = dout V^T.
 // CTA = 128 query rows, 2 warpgroups; Q and dO stay in shared memory as the
 // A operands of S = Q K^T and dP = dO V^T. Two CTAs per SM (128 registers;
-// 24 and 52 bytes of spill at blocks 128 and 32) for blocks of 32 and up,
-// one for blocks of 16, which would spill 372 bytes at two (KERNEL_NOTES.md,
-// v29, v33).
+// 24 and 52 bytes of spill at blocks 128 and 32 with the cp.async ring, 0
+// and 36 with TMA) for blocks of 32 and up, one for blocks of 16, which
+// would spill 372 bytes at two (KERNEL_NOTES.md, v29, v33, v56).
 template <typename T, int BL, bool kTma>
 __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
     DqKernel(LayoutView L, RowTiles tiles, int heads, float scale_log2,
