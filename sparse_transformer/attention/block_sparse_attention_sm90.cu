@@ -634,6 +634,15 @@ struct QueryTile {
     CpAsyncCommit();
     kv.Advance();
   }
+  // kTma: the tensor maps of K and V and the ring's mbarriers (unused
+  // otherwise).
+  __device__ __forceinline__ void SetTma(const CUtensorMap* k_map,
+                                         const CUtensorMap* v_map,
+                                         uint64_t* ring_bars) {
+    tm_k = k_map;
+    tm_v = v_map;
+    bars = ring_bars;
+  }
   // kTma: block ids of step s (-1 past the list).
   __device__ __forceinline__ void TmaIds(int s, int (&id)[St::E]) const {
 #pragma unroll
@@ -767,9 +776,7 @@ __global__ void __launch_bounds__(256, 2)
   T* vs = ks + kQStages * kW * kD;     // [kQStages][64][64]
 
   QueryTile<BL, kTma> qt(L, tiles, heads);
-  qt.tm_k = &tm_k;
-  qt.tm_v = &tm_v;
-  qt.bars = RingBarriers(smem_raw, base, kFwdSmem - 1024);
+  qt.SetTma(&tm_k, &tm_v, RingBarriers(smem_raw, base, kFwdSmem - 1024));
   qt.LoadRows(qs, q);
   qt.Prologue(ks, vs, k, v);  // Q joins step 0's group
   // Q stays in shared memory as the A operand of S = Q K^T. (Holding it in
@@ -867,9 +874,7 @@ __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
   T* vs = ks + kQStages * kW * kD;     // [kQStages][64][64]
 
   QueryTile<BL, kTma> qt(L, tiles, heads);
-  qt.tm_k = &tm_k;
-  qt.tm_v = &tm_v;
-  qt.bars = RingBarriers(smem_raw, base, kDqSmem - 1024);
+  qt.SetTma(&tm_k, &tm_v, RingBarriers(smem_raw, base, kDqSmem - 1024));
   qt.LoadRows(qs, q);
   qt.LoadRows(dos, dout);
   qt.Prologue(ks, vs, k, v);  // Q and dO join step 0's group
