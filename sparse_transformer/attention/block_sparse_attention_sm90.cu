@@ -318,10 +318,11 @@ __device__ __forceinline__ unsigned char* AlignSmem(unsigned char* raw) {
   return raw + ((1024 - (a & 1023)) & 1023);
 }
 
-// The K/V ring's mbarriers (kQStages of 8 bytes): in the alignment padding
-// before `base` when it has room, else past the kernel's `data_bytes` (its
-// shared-memory size reserves 1024 bytes for the padding, at most 1008 of
-// which are used: the raw base is 16-byte aligned).
+// The K/V ring's mbarriers (kQStages of 8 bytes), within the kernel's
+// shared memory as it is: dq's 115,712 bytes are the most that two CTAs an SM
+// can have. They go in the alignment padding before `base` when it has room,
+// else past the kernel's `data_bytes` (its size reserves 1024 bytes for the
+// padding, at most 1008 of which are used: the raw base is 16-byte aligned).
 __device__ __forceinline__ uint64_t* RingBarriers(unsigned char* raw,
                                                   unsigned char* base,
                                                   int data_bytes) {
@@ -560,7 +561,7 @@ struct QueryTile {
   const int32_t* inv;
   const int32_t* codes;
   int nent, nsteps, gw, r0, wg_first;
-  RowStream<BL, 256, false> kv;  // !kTma
+  RowStream<BL, 256, false> kv;  // its copies: !kTma (kTma reads kv.ids)
   int next_codes[St::E][NB];
   // kTma: the K/V ring filled by thread 0 through two tensor maps over the
   // [B * H * N, 64] tensors, slot b complete when its mbarrier bars[b]
@@ -568,7 +569,6 @@ struct QueryTile {
   const CUtensorMap* tm_k = nullptr;
   const CUtensorMap* tm_v = nullptr;
   uint64_t* bars = nullptr;
-  const int32_t* cols;
   int tma_ids[St::E];
 
   __device__ __forceinline__ QueryTile(const LayoutView& L,
@@ -600,7 +600,6 @@ struct QueryTile {
     r0 = (warp * 16) % BL + g;
     wg_first = (wg * 64) / BL;
     first_row = static_cast<int64_t>(tile) * 128;
-    cols = tiles.cols;
     kv = RowStream<BL, 256, false>{tiles.cols, inv, e0, nent, nsteps, tid};
     if constexpr (!kTma) kv.Start();
     StepCodes<BL, NB>(codes, e0, nent, nsteps, 0, G, wg_first, next_codes);
@@ -648,7 +647,7 @@ struct QueryTile {
 #pragma unroll
     for (int e = 0; e < St::E; ++e) {
       const int ent = St::Entry(s, e * BL);
-      id[e] = s < nsteps && ent < nent ? __ldg(cols + e0 + ent) : -1;
+      id[e] = s < nsteps && ent < nent ? __ldg(kv.ids + e0 + ent) : -1;
     }
   }
   // kTma, thread 0: issues the K and V boxes of step s into its slot (a row
