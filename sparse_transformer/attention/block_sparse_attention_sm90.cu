@@ -76,13 +76,11 @@ constexpr int kQStages = kQAhead + 2;
 constexpr int kQSyncEvery = 2;
 // Layouts without a permutation fill the K/V ring of the forward and dq
 // passes by TMA (thread 0 issues one box per block and tensor a step, rows
-// contiguous in memory) instead of every thread's cp.async gathers, where
-// that measured faster (KERNEL_NOTES.md, v56): the dq pass for blocks of 32
-// and up (one box of 64 rows a step for blocks of 64 and 128: more, smaller
-// boxes were slower), the forward for blocks of 32 only (with blocks of 64
-// and 128 its TMA steps were ~10% slower).
+// contiguous in memory) instead of every thread's cp.async gathers, for
+// blocks of 32 and up (KERNEL_NOTES.md, v56, v62; one box of 64 rows a step
+// for blocks of 64 and 128: more, smaller boxes were slower).
 template <int BL>
-constexpr bool kForwardTma = BL == 32;
+constexpr bool kForwardTma = BL >= 32;
 template <int BL>
 constexpr bool kDqTma = BL >= 32;
 constexpr int TmaBoxRows(int block) { return block < kW ? block : kW; }
@@ -804,19 +802,33 @@ __global__ void __launch_bounds__(256, 2)
       qt.Bits(L, it, code, bits);
       WgWait();
       Pin(s);
+      // The masked scores' row maxima. Raw scores here; the scale (> 0, so
+      // the max is the same) goes into the exponent's fused multiply-add
+      // below. A step of full blocks takes a branch without the mask tests:
+      // written as one loop with `!full &&`, the TMA kernel at blocks of 64
+      // and 128 tested every element (~100 more instructions a warp and
+      // step; KERNEL_NOTES.md, v62).
       float mx[2] = {-INFINITY, -INFINITY};
+      auto mask_max = [&](auto masked) {
+        constexpr bool kMasked = decltype(masked)::value;
 #pragma unroll
-      for (int j = 0; j < 8; ++j) {
+        for (int j = 0; j < 8; ++j) {
 #pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          // Raw scores here; the scale (> 0, so the max is the same) goes
-          // into the exponent's fused multiply-add below.
-          float x = s[j][i];
-          const int c = (j * 8) % qt.kSlice + (i & 1);
-          if (!full && !bits[St::Slice(j)][i >> 1].Test(c)) x = -INFINITY;
-          s[j][i] = x;
-          mx[i >> 1] = fmaxf(mx[i >> 1], x);
+          for (int i = 0; i < 4; ++i) {
+            float x = s[j][i];
+            if constexpr (kMasked) {
+              const int c = (j * 8) % qt.kSlice + (i & 1);
+              if (!bits[St::Slice(j)][i >> 1].Test(c)) x = -INFINITY;
+              s[j][i] = x;
+            }
+            mx[i >> 1] = fmaxf(mx[i >> 1], x);
+          }
         }
+      };
+      if (full) {
+        mask_max(std::false_type());
+      } else {
+        mask_max(std::true_type());
       }
       mx[0] *= scale_log2;
       mx[1] *= scale_log2;
