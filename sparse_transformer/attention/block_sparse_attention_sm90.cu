@@ -83,6 +83,11 @@ template <int BL>
 constexpr bool kForwardTma = BL >= 32;
 template <int BL>
 constexpr bool kDqTma = BL >= 32;
+// The dk/dv pass's Q/dO ring likewise (lse and delta stay on cp.async), for
+// blocks of 64 and 128: 10% fewer instructions and -1% of the dense f+b;
+// with blocks of 32 the fixed f+b was 1.6% slower (KERNEL_NOTES.md, v64).
+template <int BL>
+constexpr bool kDkvTma = BL >= 64;
 constexpr int TmaBoxRows(int block) { return block < kW ? block : kW; }
 
 // ---- wgmma and shared-memory layout -----------------------------------------
@@ -963,9 +968,13 @@ constexpr int kDkvRingBytes =
     (kStages * (2 * kW * kD * 2 + 2 * kScalarFloats * 4 + kW * 4) + 1023) /
     1024 * 1024;
 template <bool kDq>
+constexpr int DkvData() {
+  return 2 * kDkvKeys * kD * 2 + kDkvRingBytes + (kDq ? 2 * kW * kW * 2 : 0);
+}
+// The data, the TMA ring's mbarriers (kTma) and the alignment slack.
+template <bool kDq>
 constexpr int DkvSmem() {
-  return 2 * kDkvKeys * kD * 2 + kDkvRingBytes + (kDq ? 2 * kW * kW * 2 : 0) +
-         1024;
+  return DkvData<kDq>() + 8 * kStages + 1024;
 }
 
 __device__ __forceinline__ void WarpgroupSync(int wg) {
@@ -984,14 +993,16 @@ __device__ __forceinline__ void WarpgroupSync(int wg) {
 // as the two CTAs of a cluster: pieces 0 and 1 take the first and the second
 // half of the steps, and piece 0 adds piece 1's partials and stores. The
 // other tiles run one CTA each (!kSplit).
-template <typename T, int BL, bool kDq, bool kSplit>
+template <typename T, int BL, bool kDq, bool kSplit, bool kTma>
 __global__ void __launch_bounds__(256, 1)
     DkvKernel(LayoutView L, int heads, float scale_log2, float scale,
               const T* __restrict__ q, const T* __restrict__ k,
               const T* __restrict__ v, const T* __restrict__ dout,
               const float* __restrict__ lse, const float* __restrict__ delta,
               T* __restrict__ dk, T* __restrict__ dv,
-              float* __restrict__ dq_acc) {
+              float* __restrict__ dq_acc,
+              const __grid_constant__ CUtensorMap tm_q,
+              const __grid_constant__ CUtensorMap tm_do) {
   using St = Steps<BL>;
   constexpr int CG = BL < kDkvKeys ? kDkvKeys / BL : 1;  // key blocks a tile
   constexpr int WB = BL < kW ? kW / BL : 1;  // key blocks a warpgroup
@@ -1017,6 +1028,10 @@ __global__ void __launch_bounds__(256, 1)
              wg * kW * kW;  // [64][64]
 
   static_assert(!(kDq && kSplit), "no split tiles with fused dq");
+  static_assert(!(kDq && kTma), "fused dq keeps the cp.async ring");
+  // kTma: slot b of the Q/dO ring complete when ring_bars[b] flips.
+  uint64_t* ring_bars = reinterpret_cast<uint64_t*>(
+      reinterpret_cast<unsigned char*>(ks) + DkvData<kDq>());
   // Split tiles: a cluster of two CTAs (pieces) per tile and head.
   constexpr int kPieces = kSplit ? 2 : 1;
   const GridSlot gs = SlotOf<kPieces>(L.interleave_heads, heads);
@@ -1059,14 +1074,47 @@ __global__ void __launch_bounds__(256, 1)
   LoadTile<T, kDkvKeys, 256>(vs, v + slab * kD, key_pos, tid);
   CpAsyncCommit();
 
-  // Q/dO rows (and their lse, delta) of every step stream through the ring.
+  // Q/dO rows (and their lse, delta) of every step stream through the ring;
+  // with kTma the rows come as TMA boxes issued by thread 0 (load_q), the
+  // lse and delta by cp.async as without.
   RowStream<BL, 256, true> qd{L.col_tile_rows, inv, c0, nent, nsteps, tid};
   qd.step0 = step0;
   qd.Start();
+  // kTma, thread 0: block ids of local step s (-1 past the list), read a
+  // step before its boxes are issued.
+  int tma_ids[St::E];
+  auto read_tma_ids = [&](int s) {
+    const int gs = step0 + s;
+#pragma unroll
+    for (int e = 0; e < St::E; ++e) {
+      const int ent = St::Entry(gs, e * BL);
+      tma_ids[e] =
+          gs < nsteps && ent < nent ? __ldg(L.col_tile_rows + c0 + ent) : -1;
+    }
+  };
   auto load_q = [&](int it) {
     const int buf = it % kStages;
-    qd.Copy(qs + buf * kW * kD, q + slab * kD);
-    qd.Copy(dos + buf * kW * kD, dout + slab * kD);
+    if constexpr (kTma) {
+      // Thread 0: the step's Q and dO rows as boxes (a row past the list
+      // starts before row 0 and arrives as zeros), then the next ids.
+      if (tid == 0) {
+        constexpr int kBox = TmaBoxRows(BL);
+        MbarExpectBytes(ring_bars + buf, 2 * kW * kD * sizeof(T));
+#pragma unroll
+        for (int r = 0; r < kW; r += kBox) {
+          const int id = tma_ids[BL < kW ? r / BL : 0];
+          const int y = id < 0 ? -kW
+                               : static_cast<int>(slab + id * BL +
+                                                  St::Offset(step0 + it, r));
+          TmaLoadRows(qs + (buf * kW + r) * kD, &tm_q, y, ring_bars + buf);
+          TmaLoadRows(dos + (buf * kW + r) * kD, &tm_do, y, ring_bars + buf);
+        }
+        read_tma_ids(it + 1);
+      }
+    } else {
+      qd.Copy(qs + buf * kW * kD, q + slab * kD);
+      qd.Copy(dos + buf * kW * kD, dout + slab * kD);
+    }
     if (tid < kW) {
       const int p = qd.ScalarPos();
       const int si = buf * kScalarFloats + ScalarSlot(tid);
@@ -1081,6 +1129,14 @@ __global__ void __launch_bounds__(256, 1)
       if (kDq) pos_s[buf * kW + tid] = static_cast<int32_t>(p);
     }
   };
+  if constexpr (kTma) {
+    if (tid == 0) {
+#pragma unroll
+      for (int b = 0; b < kStages; ++b) MbarInit(ring_bars + b, 1);
+      MbarInitFence();  // visible at the barrier before the loop
+      read_tma_ids(0);
+    }
+  }
 #pragma unroll
   for (int st = 0; st < kAhead; ++st) {  // {step 0}, {step 1}, ...
     if (st < nlocal) load_q(st);
@@ -1183,6 +1239,8 @@ __global__ void __launch_bounds__(256, 1)
       CpAsyncCommit();
       qd.Advance();
       take_codes(it, code);
+      if constexpr (kTma)  // step it's Q and dO rows
+        MbarWait(ring_bars + it % kStages, (it / kStages) & 1);
     };
     CpAsyncWait<kAhead>();  // K and V (the oldest group) are in
     ProxyFence();
@@ -1419,7 +1477,8 @@ EncodeTiledFn TensorMapEncoder() {
 }
 
 // The K/V ring's tensor maps (K and V as [rows, 64] of T, boxes of
-// box_rows x 64, 128-byte swizzle, zeros out of bounds), for layouts without
+// box_rows x 64, 128-byte swizzle, zeros out of bounds; the dk/dv pass's
+// Q/dO ring uses them for Q and dO), for layouts without
 // a permutation (a permuted layout's rows are gathered one by one, by
 // cp.async). False where TMA cannot be used; the caller then takes the
 // cp.async kernel.
@@ -1518,49 +1577,58 @@ int LaunchDkvKernel(const LayoutView& L, const Problem& p, const void* q,
                     const void* dout, const float* delta, void* dk, void* dv,
                     float* dq_acc, cudaStream_t s, cudaStream_t split_stream) {
   constexpr int kSmem = DkvSmem<kDq>();
-  static const cudaError_t ok =
-      PrepareSmem(DkvKernel<T, BL, kDq, false>, kSmem);
-  if (ok != cudaSuccess) return ok;
-  // No split tiles with fused dq; the kernels read the split count from
-  // their view.
-  LayoutView view = L;
-  const int split = view.dkv_split_tiles =
-      kDq ? 0 : std::min(std::max(L.dkv_split_tiles, 0), L.num_col_tiles);
-  if (split > 0) {
-    // The split tiles first, on their own stream: clusters of two CTAs.
-    static const cudaError_t split_ok =
-        PrepareSmem(DkvKernel<T, BL, false, true>, kSmem);
-    if (split_ok != cudaSuccess) return split_ok;
-    cudaLaunchConfig_t config = {};
-    config.gridDim =
-        GridFor(view.interleave_heads, split, p.heads, p.batch, /*per_item=*/2);
-    config.blockDim = dim3(256);
-    config.dynamicSmemBytes = kSmem;
-    config.stream = split_stream;
-    cudaLaunchAttribute cluster;
-    cluster.id = cudaLaunchAttributeClusterDimension;
-    cluster.val.clusterDim.x = 2;
-    cluster.val.clusterDim.y = 1;
-    cluster.val.clusterDim.z = 1;
-    config.attrs = &cluster;
-    config.numAttrs = 1;
-    const cudaError_t e = cudaLaunchKernelEx(
-        &config, DkvKernel<T, BL, false, true>, view, p.heads, p.scale * kLog2e,
-        p.scale, static_cast<const T*>(q), static_cast<const T*>(k),
-        static_cast<const T*>(v), static_cast<const T*>(dout), lse, delta,
-        static_cast<T*>(dk), static_cast<T*>(dv), dq_acc);
-    if (e != cudaSuccess) return e;
-  }
-  if (L.num_col_tiles > split) {
-    const dim3 grid = GridFor(view.interleave_heads, L.num_col_tiles - split,
-                              p.heads, p.batch);
-    DkvKernel<T, BL, kDq, false><<<grid, 256, kSmem, s>>>(
-        view, p.heads, p.scale * kLog2e, p.scale, static_cast<const T*>(q),
-        static_cast<const T*>(k), static_cast<const T*>(v),
-        static_cast<const T*>(dout), lse, delta, static_cast<T*>(dk),
-        static_cast<T*>(dv), dq_acc);
-  }
-  return cudaGetLastError();
+  // The Q/dO ring by TMA where the layout allows it (not with fused dq).
+  constexpr bool kTmaAllowed = !kDq && kDkvTma<BL>;
+  KvMaps maps;  // here of Q (maps.k) and dO (maps.v)
+  return WithKvMaps<T, BL, kTmaAllowed>(
+      L, p, q, dout, &maps, [&](auto tma) -> int {
+        constexpr bool kTma = decltype(tma)::value;
+        static const cudaError_t ok =
+            PrepareSmem(DkvKernel<T, BL, kDq, false, kTma>, kSmem);
+        if (ok != cudaSuccess) return ok;
+        // No split tiles with fused dq; the kernels read the split count
+        // from their view.
+        LayoutView view = L;
+        const int split = view.dkv_split_tiles =
+            kDq ? 0 : std::min(std::max(L.dkv_split_tiles, 0), L.num_col_tiles);
+        if (split > 0) {
+          // The split tiles first, on their own stream: clusters of two
+          // CTAs.
+          static const cudaError_t split_ok =
+              PrepareSmem(DkvKernel<T, BL, false, true, kTma>, kSmem);
+          if (split_ok != cudaSuccess) return split_ok;
+          cudaLaunchConfig_t config = {};
+          config.gridDim = GridFor(view.interleave_heads, split, p.heads,
+                                   p.batch, /*per_item=*/2);
+          config.blockDim = dim3(256);
+          config.dynamicSmemBytes = kSmem;
+          config.stream = split_stream;
+          cudaLaunchAttribute cluster;
+          cluster.id = cudaLaunchAttributeClusterDimension;
+          cluster.val.clusterDim.x = 2;
+          cluster.val.clusterDim.y = 1;
+          cluster.val.clusterDim.z = 1;
+          config.attrs = &cluster;
+          config.numAttrs = 1;
+          const cudaError_t e = cudaLaunchKernelEx(
+              &config, DkvKernel<T, BL, false, true, kTma>, view, p.heads,
+              p.scale * kLog2e, p.scale, static_cast<const T*>(q),
+              static_cast<const T*>(k), static_cast<const T*>(v),
+              static_cast<const T*>(dout), lse, delta, static_cast<T*>(dk),
+              static_cast<T*>(dv), dq_acc, maps.k, maps.v);
+          if (e != cudaSuccess) return e;
+        }
+        if (L.num_col_tiles > split) {
+          const dim3 grid = GridFor(view.interleave_heads,
+                                    L.num_col_tiles - split, p.heads, p.batch);
+          DkvKernel<T, BL, kDq, false, kTma><<<grid, 256, kSmem, s>>>(
+              view, p.heads, p.scale * kLog2e, p.scale,
+              static_cast<const T*>(q), static_cast<const T*>(k),
+              static_cast<const T*>(v), static_cast<const T*>(dout), lse, delta,
+              static_cast<T*>(dk), static_cast<T*>(dv), dq_acc, maps.k, maps.v);
+        }
+        return cudaGetLastError();
+      });
 }
 
 // The wgmma kernels take head dim 64 and a layout uploaded for them.
