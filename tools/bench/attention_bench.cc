@@ -52,6 +52,10 @@ DEFINE_string(hopper, "auto",
               "lists), on (all), off");
 DEFINE_bool(fused_dq, false,
             "with wgmma dk/dv: dq in the same pass (fp32 atomics)");
+DEFINE_string(dkv_split, "auto",
+              "wgmma dk/dv: the longest column tiles split over a cluster of "
+              "two CTAs: auto (tiles over twice an SM's share), on (the "
+              "longer half), off");
 DEFINE_string(interleave_heads, "auto",
               "grid order: heads interleaved (on), head after head (off), "
               "auto");
@@ -157,6 +161,7 @@ Row RunCase(const std::string& name, int64_t n) {
   options.hopper = choice(FLAGS_hopper);
   options.fused_dq = FLAGS_fused_dq;
   options.interleave_heads = choice(FLAGS_interleave_heads);
+  options.dkv_split = choice(FLAGS_dkv_split);
   auto dlayout_or = DeviceAttentionLayout::Upload(layout, options);
   st::ExitOnError(dlayout_or.status());
   const DeviceAttentionLayout& dl = **dlayout_or;
@@ -288,7 +293,8 @@ int Main() {
       {"row_merge", &FLAGS_row_merge},
       {"col_split", &FLAGS_col_split},
       {"hopper", &FLAGS_hopper},
-      {"interleave_heads", &FLAGS_interleave_heads}};
+      {"interleave_heads", &FLAGS_interleave_heads},
+      {"dkv_split", &FLAGS_dkv_split}};
   for (const auto& [name, value] : choices) {
     if (*value != "auto" && *value != "on" && *value != "off") {
       std::fprintf(stderr, "error: --%s=%s must be auto, on or off\n", name,
