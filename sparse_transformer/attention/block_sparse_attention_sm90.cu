@@ -393,6 +393,43 @@ struct Steps {
   static constexpr int Slice(int j) { return BL < kW ? (j * 8) / BL : 0; }
 };
 
+// The TMA rings (layouts without a permutation): the block ids of step s's
+// entries of a list (ids[e0 .. e0 + nent)), -1 past it, read a step before
+// the step's boxes are issued.
+template <int BL>
+__device__ __forceinline__ void StepBlockIds(const int32_t* ids, int64_t e0,
+                                             int nent, int nsteps, int s,
+                                             int (&id)[Steps<BL>::E]) {
+#pragma unroll
+  for (int e = 0; e < Steps<BL>::E; ++e) {
+    const int ent = Steps<BL>::Entry(s, e * BL);
+    id[e] = s < nsteps && ent < nent ? __ldg(ids + e0 + ent) : -1;
+  }
+}
+// Thread 0: the 64 rows of step s (blocks `id`) of two [rows, 64] tensors
+// of the slab starting at row `slab`, as boxes into tiles a and b,
+// completing on `bar`; a row past the list starts its box before row 0 and
+// arrives as zeros.
+template <typename T, int BL>
+__device__ __forceinline__ void TmaStepRows(T* a, T* b, const CUtensorMap* ma,
+                                            const CUtensorMap* mb,
+                                            const int (&id)[Steps<BL>::E],
+                                            int64_t slab, int s,
+                                            uint64_t* bar) {
+  constexpr int kBox = TmaBoxRows(BL);
+  MbarExpectBytes(bar, 2 * kW * kD * sizeof(T));
+#pragma unroll
+  for (int r = 0; r < kW; r += kBox) {
+    const int block = id[BL < kW ? r / BL : 0];
+    const int y =
+        block < 0
+            ? -kW
+            : static_cast<int>(slab + block * BL + Steps<BL>::Offset(s, r));
+    TmaLoadRows(a + r * kD, ma, y, bar);
+    TmaLoadRows(b + r * kD, mb, y, bar);
+  }
+}
+
 // The gathered operand of a kernel, one 64-row tile a step, from a list of
 // layout blocks (ids[e0 .. e0 + nent)): row r of step s is key/query
 // Offset(s, r) of block ids[e0 + Entry(s, r)] (through the permutation), or a
@@ -647,29 +684,17 @@ struct QueryTile {
   }
   // kTma: block ids of step s (-1 past the list).
   __device__ __forceinline__ void TmaIds(int s, int (&id)[St::E]) const {
-#pragma unroll
-    for (int e = 0; e < St::E; ++e) {
-      const int ent = St::Entry(s, e * BL);
-      id[e] = s < nsteps && ent < nent ? __ldg(kv.ids + e0 + ent) : -1;
-    }
+    StepBlockIds<BL>(kv.ids, e0, nent, nsteps, s, id);
   }
   // kTma, thread 0: issues the K and V boxes of step s into its slot (a row
   // past the list reads as zeros: its box starts before row 0), then reads
   // the next step's ids.
   template <typename T>
   __device__ __forceinline__ void TmaIssue(T* ks, T* vs, int s) {
-    constexpr int kBox = TmaBoxRows(BL);
     const int buf = s % kQStages;
     if (s < nsteps) {
-      MbarExpectBytes(bars + buf, 2 * kW * kD * sizeof(T));
-#pragma unroll
-      for (int r = 0; r < kW; r += kBox) {
-        const int id = tma_ids[BL < kW ? r / BL : 0];
-        const int y =
-            id < 0 ? -kW : static_cast<int>(slab + id * BL + St::Offset(s, r));
-        TmaLoadRows(ks + (buf * kW + r) * kD, tm_k, y, bars + buf);
-        TmaLoadRows(vs + (buf * kW + r) * kD, tm_v, y, bars + buf);
-      }
+      TmaStepRows<T, BL>(ks + buf * kW * kD, vs + buf * kW * kD, tm_k, tm_v,
+                         tma_ids, slab, s, bars + buf);
     }
     TmaIds(s + 1, tma_ids);
   }
@@ -992,7 +1017,8 @@ __device__ __forceinline__ void WarpgroupSync(int wg) {
 // tiles of each head (the longest) run in a kernel of its own (kSplit), each
 // as the two CTAs of a cluster: pieces 0 and 1 take the first and the second
 // half of the steps, and piece 0 adds piece 1's partials and stores. The
-// other tiles run one CTA each (!kSplit).
+// other tiles run one CTA each (!kSplit). With kTma (layouts without a
+// permutation, blocks of 64 and 128) the Q/dO ring is filled by TMA.
 template <typename T, int BL, bool kDq, bool kSplit, bool kTma>
 __global__ void __launch_bounds__(256, 1)
     DkvKernel(LayoutView L, int heads, float scale_log2, float scale,
@@ -1084,31 +1110,15 @@ __global__ void __launch_bounds__(256, 1)
   // step before its boxes are issued.
   int tma_ids[St::E];
   auto read_tma_ids = [&](int s) {
-    const int gs = step0 + s;
-#pragma unroll
-    for (int e = 0; e < St::E; ++e) {
-      const int ent = St::Entry(gs, e * BL);
-      tma_ids[e] =
-          gs < nsteps && ent < nent ? __ldg(L.col_tile_rows + c0 + ent) : -1;
-    }
+    StepBlockIds<BL>(L.col_tile_rows, c0, nent, nsteps, step0 + s, tma_ids);
   };
   auto load_q = [&](int it) {
     const int buf = it % kStages;
     if constexpr (kTma) {
-      // Thread 0: the step's Q and dO rows as boxes (a row past the list
-      // starts before row 0 and arrives as zeros), then the next ids.
+      // Thread 0: the step's Q and dO rows as boxes, then the next ids.
       if (tid == 0) {
-        constexpr int kBox = TmaBoxRows(BL);
-        MbarExpectBytes(ring_bars + buf, 2 * kW * kD * sizeof(T));
-#pragma unroll
-        for (int r = 0; r < kW; r += kBox) {
-          const int id = tma_ids[BL < kW ? r / BL : 0];
-          const int y = id < 0 ? -kW
-                               : static_cast<int>(slab + id * BL +
-                                                  St::Offset(step0 + it, r));
-          TmaLoadRows(qs + (buf * kW + r) * kD, &tm_q, y, ring_bars + buf);
-          TmaLoadRows(dos + (buf * kW + r) * kD, &tm_do, y, ring_bars + buf);
-        }
+        TmaStepRows<T, BL>(qs + buf * kW * kD, dos + buf * kW * kD, &tm_q,
+                           &tm_do, tma_ids, slab, step0 + it, ring_bars + buf);
         read_tma_ids(it + 1);
       }
     } else {
