@@ -12,8 +12,9 @@
 //   - tiles sit in shared memory in the 128-byte swizzled layout wgmma reads
 //     (16-byte chunk c of row r stored at chunk c ^ (r % 8)), filled by
 //     cp.async gathers through the inverse permutation, in a ring of 4 or 5
-//     slots; without a permutation, the forward's (blocks of 32) and dq's
-//     K/V ring by TMA boxes that one thread issues, completion on mbarriers;
+//     slots; without a permutation, the forward's and dq's K/V ring (blocks
+//     of 32 and up) and dk/dv's Q/dO ring (blocks of 64 and 128) by TMA
+//     boxes that one thread issues, completion on mbarriers;
 //   - the list lookups (block ids, permutation, mask codes) run one or two
 //     steps ahead of their use (RowStream, StepCodes), and masks are applied
 //     from one 64-bit word per row and step (RowBits).
@@ -1055,7 +1056,10 @@ __global__ void __launch_bounds__(256, 1)
 
   static_assert(!(kDq && kSplit), "no split tiles with fused dq");
   static_assert(!(kDq && kTma), "fused dq keeps the cp.async ring");
-  // kTma: slot b of the Q/dO ring complete when ring_bars[b] flips.
+  // kTma: slot b of the Q/dO ring complete when ring_bars[b] flips. Past
+  // the data (this pass has room), not in the alignment padding where
+  // RingBarriers puts the forward's and dq's: there dense f+b was 1% slower
+  // (KERNEL_NOTES.md, v64).
   uint64_t* ring_bars = reinterpret_cast<uint64_t*>(
       reinterpret_cast<unsigned char*>(ks) + DkvData<kDq>());
   // Split tiles: a cluster of two CTAs (pieces) per tile and head.
