@@ -530,21 +530,19 @@ __device__ __forceinline__ bool AllFull(const int (&code)[E]) {
 }
 
 // Mask codes of step s for blocks b0 .. b0 + NB - 1 of a list's code rows
-// (`stride` codes per entry), kAbsent past the list.
+// (`stride` codes per entry; `row` points at code b0 of the list's first
+// entry), kAbsent past the list (ent >= nent also covers s >= the step
+// count). One 32-bit index a load from a base held in a register (v68).
 template <int BL, int NB>
-__device__ __forceinline__ void StepCodes(const int32_t* codes, int64_t e0,
-                                          int nent, int nsteps, int s,
-                                          int stride, int b0,
+__device__ __forceinline__ void StepCodes(const int32_t* row, int nent, int s,
+                                          int stride,
                                           int (&out)[Steps<BL>::E][NB]) {
 #pragma unroll
   for (int j = 0; j < Steps<BL>::E; ++j) {
     const int ent = (s / Steps<BL>::SUB) * Steps<BL>::E + j;
 #pragma unroll
-    for (int b = 0; b < NB; ++b) {
-      out[j][b] = s < nsteps && ent < nent
-                      ? __ldg(codes + (e0 + ent) * stride + b0 + b)
-                      : kAbsent;
-    }
+    for (int b = 0; b < NB; ++b)
+      out[j][b] = ent < nent ? __ldg(row + ent * stride + b) : kAbsent;
   }
 }
 
@@ -600,7 +598,7 @@ struct QueryTile {
   int tid, warp, lane, g, t4, wg;
   int64_t n, slab, first_row, e0;
   const int32_t* inv;
-  const int32_t* codes;
+  const int32_t* code_row;  // this warpgroup's codes of the list's first entry
   int nent, nsteps, gw, r0, wg_first;
   RowStream<BL, 256, false> kv;  // its copies: !kTma (kTma reads kv.ids)
   int next_codes[St::E][NB];
@@ -636,14 +634,14 @@ struct QueryTile {
     e0 = ro[tile];
     nent = static_cast<int>(ro[tile + 1] - e0);
     nsteps = St::Count(nent);
-    codes = tiles.codes;
     gw = (warp * 16) / BL;
     r0 = (warp * 16) % BL + g;
     wg_first = (wg * 64) / BL;
     first_row = static_cast<int64_t>(tile) * 128;
     kv = RowStream<BL, 256, false>{tiles.cols, inv, e0, nent, nsteps, tid};
     if constexpr (!kTma) kv.Start();
-    StepCodes<BL, NB>(codes, e0, nent, nsteps, 0, G, wg_first, next_codes);
+    code_row = tiles.codes + e0 * G + wg_first;
+    StepCodes<BL, NB>(code_row, nent, 0, G, next_codes);
   }
   // Position of tile row r in the slab (through the permutation), -1 past n.
   __device__ __forceinline__ int64_t RowPos(int r) const {
@@ -755,7 +753,7 @@ struct QueryTile {
 #pragma unroll
       for (int b = 0; b < NB; ++b) wg_any |= next_codes[j][b] != kAbsent;
     }
-    StepCodes<BL, NB>(codes, e0, nent, nsteps, it + 1, G, wg_first, next_codes);
+    StepCodes<BL, NB>(code_row, nent, it + 1, G, next_codes);
     if constexpr (kTma)
       MbarWait(bars + it % kQStages, (it / kQStages) & 1);  // slot's rows in
     return wg_any;
@@ -827,10 +825,12 @@ __global__ void __launch_bounds__(256, 2)
         Wgmma<T>::template SS64<0, 0>(s, KMajor(qw, kk), KMajor(kb, kk),
                                       kk > 0);
       WgCommit();
-      // The mask bits while the product runs.
+      // The mask bits while the product runs, for a step with a partial
+      // block only: a step of full blocks skips their code tests, ~35
+      // instructions a warp and step at blocks of 32 (KERNEL_NOTES.md, v68).
       const bool full = AllFull(code);
       LaneBits bits[St::E][2];
-      qt.Bits(L, it, code, bits);
+      if (!full) qt.Bits(L, it, code, bits);
       WgWait();
       Pin(s);
       // The masked scores' row maxima. Raw scores here; the scale (> 0, so
@@ -935,7 +935,7 @@ __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
       IssueTwoScoreProducts<T>(s, qw, kb, dp, dow, vb);
       const bool full = AllFull(code);  // every key live for every row
       LaneBits bits[St::E][2];
-      qt.Bits(L, it, code, bits);
+      if (!full) qt.Bits(L, it, code, bits);  // as in the forward
       WaitScores(s, dp);
       // dS = P * (dP - delta), the exp for every element, then a select: no
       // branch per element. A step of full blocks takes a branch without the
@@ -1093,6 +1093,9 @@ __global__ void __launch_bounds__(256, 1)
   const int kr = tk % BL + g;
   const int wb0 = BL < kDkvKeys ? wg * kW / BL : 0;
   const int slot = kb - wb0;
+  // The warp's key block, for the stores: read now, not after the loop,
+  // where its latency delayed every tile's end (v68).
+  const int own_block = __ldg(keys + kb);
 
   auto key_pos = [&](int r) -> int64_t {
     const int b = __ldg(keys + (BL < kDkvKeys ? r / BL : 0));
@@ -1159,14 +1162,13 @@ __global__ void __launch_bounds__(256, 1)
   }
   // This warpgroup's codes of the next step, read a step early.
   int next_codes[St::E][WB];
-  StepCodes<BL, WB>(L.col_tile_codes, c0, nent, nsteps, step0, CG, wb0,
-                    next_codes);
+  const int32_t* code_row = L.col_tile_codes + c0 * CG + wb0;
+  StepCodes<BL, WB>(code_row, nent, step0, CG, next_codes);
   // This warp's codes for step `it`, and the next step's read.
   auto take_codes = [&](int it, int(&code)[St::E]) {
 #pragma unroll
     for (int j = 0; j < St::E; ++j) code[j] = Pick(next_codes[j], slot);
-    StepCodes<BL, WB>(L.col_tile_codes, c0, nent, nsteps, step0 + it + 1, CG,
-                      wb0, next_codes);
+    StepCodes<BL, WB>(code_row, nent, step0 + it + 1, CG, next_codes);
   };
   // The step's lse entry of this thread (its own copy) to base 2: +inf for
   // a row with no live key and for padding, so that p = 0.
@@ -1448,9 +1450,8 @@ __global__ void __launch_bounds__(256, 1)
     cluster.sync();
     if (piece == 1) return;
   }
-  const int b = __ldg(keys + kb);
-  if (b < 0) return;  // padding slot of the last tile
-  const int64_t p0 = static_cast<int64_t>(b) * BL + kr;
+  if (own_block < 0) return;  // padding slot of the last tile
+  const int64_t p0 = static_cast<int64_t>(own_block) * BL + kr;
   const int64_t pos0 = inv ? __ldg(inv + p0) : p0;
   const int64_t pos1 = inv ? __ldg(inv + p0 + 8) : p0 + 8;
   StoreAcc<T, kD>(dk + slab * kD, pos0, pos1, dka, scale, scale, t4);
