@@ -130,6 +130,31 @@ int LaunchBackward(const LayoutView& layout, const Problem& problem,
                    const float* lse, const void* dout, void* dq, void* dk,
                    void* dv, float* delta, CUstream_st* stream);
 
+// ---- Per-CTA timeline (diagnostic builds) ----------------------------------
+// Built with --define=kernel_timeline=1, thread 0 of every CTA of the Hopper
+// kernels records when it ran and where (tools/bench/README.md: the bench's
+// --timeline picture). Other builds record nothing and cost nothing.
+struct CtaTimes {
+  int pass = 0;   // kTimelineForward .. kTimelineDkvSplit
+  int cta = 0;    // linear block index in its grid
+  int sm = 0;     // the SM it ran on
+  int steps = 0;  // steps of its loop (64 keys or queries each)
+  // %globaltimer (ns): its start; when step 0's rows had arrived (forward,
+  // dq; 0 for dk/dv); after its loop; after its stores.
+  uint64_t start_ns = 0, first_ns = 0, loop_ns = 0, end_ns = 0;
+};
+inline constexpr int kTimelineForward = 0, kTimelineDq = 1, kTimelineDkv = 2,
+                     kTimelineDkvSplit = 3, kTimelinePasses = 4;
+// CTAs recorded per pass (later ones are dropped).
+inline constexpr int kTimelineCtas = 65536;
+
+// Whether this build records timelines.
+bool TimelineCompiled();
+// Clears the records (cudaError_t value; 0 on success).
+int TimelineReset();
+// Appends the recorded CTAs (at most `capacity`) to out; *count = how many.
+int TimelineRead(CtaTimes* out, int capacity, int* count);
+
 }  // namespace st::attention::cuda
 
 #endif  // SPARSE_TRANSFORMER_ATTENTION_ATTENTION_KERNELS_CUDA_H_

@@ -42,6 +42,7 @@
 #include <cstdint>
 #include <mutex>
 #include <type_traits>
+#include <vector>
 
 #include "sparse_transformer/attention/attention_kernels_cuda.h"
 #include "sparse_transformer/attention/kernel_common_cuda.cuh"
@@ -90,6 +91,54 @@ constexpr bool kDqTma = BL >= 32;
 template <int BL>
 constexpr bool kDkvTma = BL >= 64;
 constexpr int TmaBoxRows(int block) { return block < kW ? block : kW; }
+
+// ---- Per-CTA timeline (--define=kernel_timeline=1; see CtaTimes) ----------
+
+#ifndef ST_KERNEL_TIMELINE
+#define ST_KERNEL_TIMELINE 0
+#endif
+constexpr bool kTimeline = ST_KERNEL_TIMELINE != 0;
+#if ST_KERNEL_TIMELINE
+__device__ CtaTimes g_timeline[kTimelinePasses][kTimelineCtas];
+#endif
+
+// Thread 0: this CTA's record of `pass`, or nullptr (not a timeline build,
+// another thread, or past kTimelineCtas).
+__device__ __forceinline__ CtaTimes* TimelineRecord(int pass) {
+#if ST_KERNEL_TIMELINE
+  const int cta =
+      blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
+  if (threadIdx.x == 0 && cta < kTimelineCtas) return &g_timeline[pass][cta];
+#endif
+  (void)pass;
+  return nullptr;
+}
+__device__ __forceinline__ uint64_t GlobalTimer() {
+  uint64_t t = 0;
+  if constexpr (kTimeline) asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+// Records the CTA's start (and its SM and step count).
+__device__ __forceinline__ void TimelineStart(int pass, int steps) {
+  if constexpr (kTimeline) {
+    if (CtaTimes* r = TimelineRecord(pass)) {
+      uint32_t sm;
+      asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
+      r->pass = pass;
+      r->cta = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
+      r->sm = static_cast<int>(sm);
+      r->steps = steps;
+      r->start_ns = GlobalTimer();
+    }
+  }
+}
+// Records a later point of the CTA: field = &CtaTimes::first_ns etc.
+__device__ __forceinline__ void TimelineMark(int pass,
+                                             uint64_t CtaTimes::*field) {
+  if constexpr (kTimeline) {
+    if (CtaTimes* r = TimelineRecord(pass)) r->*field = GlobalTimer();
+  }
+}
 
 // ---- wgmma and shared-memory layout -----------------------------------------
 
@@ -802,6 +851,7 @@ __global__ void __launch_bounds__(256, 2)
   T* vs = ks + kQStages * kW * kD;     // [kQStages][64][64]
 
   QueryTile<BL, kTma> qt(L, tiles, heads);
+  TimelineStart(kTimelineForward, qt.nsteps);
   qt.SetTma(&tm_k, &tm_v, RingBarriers(smem_raw, base, kFwdSmem - 1024));
   qt.LoadRows(qs, q);
   qt.Prologue(ks, vs, k, v);  // Q joins step 0's group
@@ -815,7 +865,10 @@ __global__ void __launch_bounds__(256, 2)
   float l[2] = {0.f, 0.f};
   for (int it = 0; it < qt.nsteps; ++it) {
     int code[St::E];
-    if (qt.BeginStep(it, ks, vs, k, v, code)) {  // warpgroup-uniform
+    const bool use = qt.BeginStep(it, ks, vs, k, v, code);
+    if (kTimeline && it == 0)
+      TimelineMark(kTimelineForward, &CtaTimes::first_ns);
+    if (use) {  // warpgroup-uniform
       const T* kb = ks + (it % kQStages) * kW * kD;
       const T* vb = vs + (it % kQStages) * kW * kD;
       float s[8][4];
@@ -882,11 +935,13 @@ __global__ void __launch_bounds__(256, 2)
     }
   }
   CpAsyncWait<0>();
+  TimelineMark(kTimelineForward, &CtaTimes::loop_ns);
 
   const int64_t p0 = qt.first_row + qt.warp * 16 + qt.g;
   if (p0 >= qt.n) return;  // a partial last tile: this warp has no rows
   StoreForwardRows<T, kD>(out + qt.slab * kD, lse + qt.slab, p0, qt.inv, o, m,
                           l, qt.t4);
+  TimelineMark(kTimelineForward, &CtaTimes::end_ns);
 }
 
 // ---- Backward: dq pass ------------------------------------------------------
@@ -916,6 +971,7 @@ __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
   T* vs = ks + kQStages * kW * kD;     // [kQStages][64][64]
 
   QueryTile<BL, kTma> qt(L, tiles, heads);
+  TimelineStart(kTimelineDq, qt.nsteps);
   qt.SetTma(&tm_k, &tm_v, RingBarriers(smem_raw, base, kDqSmem - 1024));
   qt.LoadRows(qs, q);
   qt.LoadRows(dos, dout);
@@ -928,7 +984,9 @@ __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
   float acc[8][4] = {};
   for (int it = 0; it < qt.nsteps; ++it) {
     int code[St::E];
-    if (qt.BeginStep(it, ks, vs, k, v, code)) {
+    const bool use = qt.BeginStep(it, ks, vs, k, v, code);
+    if (kTimeline && it == 0) TimelineMark(kTimelineDq, &CtaTimes::first_ns);
+    if (use) {
       const T* kb = ks + (it % kQStages) * kW * kD;
       const T* vb = vs + (it % kQStages) * kW * kD;
       float s[8][4], dp[8][4];
@@ -966,9 +1024,11 @@ __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
     }
   }
   CpAsyncWait<0>();
+  TimelineMark(kTimelineDq, &CtaTimes::loop_ns);
   if (rows.valid)
     StoreAcc<T, kD>(dq + qt.slab * kD, rows.pos[0], rows.pos[1], acc, scale,
                     scale, qt.t4);
+  TimelineMark(kTimelineDq, &CtaTimes::end_ns);
 }
 
 // ---- Backward: dk/dv pass ---------------------------------------------------
@@ -1085,6 +1145,8 @@ __global__ void __launch_bounds__(256, 1)
   const int half = (nsteps + 1) / 2;
   const int step0 = piece * half;
   const int nlocal = kSplit ? (piece == 0 ? half : nsteps - half) : nsteps;
+  constexpr int kPass = kSplit ? kTimelineDkvSplit : kTimelineDkv;
+  TimelineStart(kPass, nlocal);
   // This warp's 16 keys (tile keys tk .. tk + 15): key block kb of the tile,
   // lane keys kr, kr + 8 in it; the warpgroup's key blocks start at wb0, the
   // warp's is slot wb0 + slot.
@@ -1403,6 +1465,7 @@ __global__ void __launch_bounds__(256, 1)
     }
   }
   CpAsyncWait<0>();
+  TimelineMark(kPass, &CtaTimes::loop_ns);
   if constexpr (kSplit) {
     // Piece 1's dK, dV (fp32, [2][128][64]) go into its ring, free once
     // every warp is past its last wait; piece 0 adds them to its own, in
@@ -1448,7 +1511,10 @@ __global__ void __launch_bounds__(256, 1)
       }
     }
     cluster.sync();
-    if (piece == 1) return;
+    if (piece == 1) {
+      TimelineMark(kPass, &CtaTimes::end_ns);
+      return;
+    }
   }
   if (own_block < 0) return;  // padding slot of the last tile
   const int64_t p0 = static_cast<int64_t>(own_block) * BL + kr;
@@ -1456,6 +1522,7 @@ __global__ void __launch_bounds__(256, 1)
   const int64_t pos1 = inv ? __ldg(inv + p0 + 8) : p0 + 8;
   StoreAcc<T, kD>(dk + slab * kD, pos0, pos1, dka, scale, scale, t4);
   StoreAcc<T, kD>(dv + slab * kD, pos0, pos1, dva, 1.f, 1.f, t4);
+  TimelineMark(kPass, &CtaTimes::end_ns);
 }
 
 // ---- Launchers --------------------------------------------------------------
@@ -1690,6 +1757,38 @@ int BackwardDkv(const LayoutView& L, const Problem& p, const void* q,
 }
 
 }  // namespace sm90
+
+bool TimelineCompiled() { return sm90::kTimeline; }
+
+int TimelineReset() {
+#if ST_KERNEL_TIMELINE
+  void* p = nullptr;
+  cudaError_t err = cudaGetSymbolAddress(&p, sm90::g_timeline);
+  if (err == cudaSuccess) err = cudaMemset(p, 0, sizeof(sm90::g_timeline));
+  return err;
+#else
+  return cudaErrorNotSupported;
+#endif
+}
+
+int TimelineRead(CtaTimes* out, int capacity, int* count) {
+  *count = 0;
+#if ST_KERNEL_TIMELINE
+  std::vector<CtaTimes> all(static_cast<size_t>(kTimelinePasses) *
+                            kTimelineCtas);
+  const cudaError_t err = cudaMemcpyFromSymbol(all.data(), sm90::g_timeline,
+                                               all.size() * sizeof(CtaTimes));
+  if (err != cudaSuccess) return err;
+  for (const CtaTimes& r : all) {
+    if (r.start_ns != 0 && *count < capacity) out[(*count)++] = r;
+  }
+  return cudaSuccess;
+#else
+  (void)out;
+  (void)capacity;
+  return cudaErrorNotSupported;
+#endif
+}
 
 bool HopperKernelsAvailable() {
   static std::mutex mu;

@@ -10,12 +10,14 @@
 # Usage: tools/gpu/stage.sh [extra bazel targets...]
 #   By default: every cc_test whose name ends in _cuda_test, and every binary in
 #   //tools/bench/... . Environment: BAZEL_STARTUP (e.g. --output_base=...),
-#   ST_STAGE_DIR (default gpu_stage), ST_CUDA_ARCH (default 90).
+#   ST_STAGE_DIR (default gpu_stage), ST_CUDA_ARCH (default 90), ST_BAZEL_FLAGS
+#   (more build flags, e.g. --define=kernel_timeline=1 for attention_bench
+#   --timeline).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 stage="${ST_STAGE_DIR:-gpu_stage}"
 bazel_cmd=(bazel ${BAZEL_STARTUP:-})
-flags=(-c opt --config=cuda "--define=cuda_arch=${ST_CUDA_ARCH:-90}")
+flags=(-c opt --config=cuda "--define=cuda_arch=${ST_CUDA_ARCH:-90}" ${ST_BAZEL_FLAGS:-})
 
 targets=$("${bazel_cmd[@]}" query --keep_going --noshow_progress \
   'filter("_cuda_test$", kind(cc_test, //...)) + filter("^//tools/bench[/:]", kind(cc_binary, //...))' \
