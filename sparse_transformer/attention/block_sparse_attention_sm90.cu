@@ -1516,12 +1516,35 @@ __global__ void __launch_bounds__(256, 1)
       return;
     }
   }
+  // dK and dV of this warp's 16 keys go through shared memory (the Q/dO
+  // ring, free once every warp is past the loop) and out as 16-byte rows:
+  // 8 stores a thread instead of 32 of 4 bytes (v70).
+  __syncthreads();
   if (own_block < 0) return;  // padding slot of the last tile
-  const int64_t p0 = static_cast<int64_t>(own_block) * BL + kr;
-  const int64_t pos0 = inv ? __ldg(inv + p0) : p0;
-  const int64_t pos1 = inv ? __ldg(inv + p0 + 8) : p0 + 8;
-  StoreAcc<T, kD>(dk + slab * kD, pos0, pos1, dka, scale, scale, t4);
-  StoreAcc<T, kD>(dv + slab * kD, pos0, pos1, dva, 1.f, 1.f, t4);
+  T* stage = qs + (wg * 4 + warp) * 2 * 16 * kD;  // [2][16][64], swizzled
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int e = Swz(g + 8 * h, j) + 2 * t4;
+      *reinterpret_cast<uint32_t*>(stage + e) =
+          Ops<T>::pack(dka[j][2 * h] * scale, dka[j][2 * h + 1] * scale);
+      *reinterpret_cast<uint32_t*>(stage + 16 * kD + e) =
+          Ops<T>::pack(dva[j][2 * h], dva[j][2 * h + 1]);
+    }
+  }
+  __syncwarp();
+  const int64_t key0 = static_cast<int64_t>(own_block) * BL + tk % BL;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int r = i * 4 + lane / 8, c = lane % 8;  // row r, chunk c
+    const int64_t key = key0 + r;
+    const int64_t pos = slab + (inv ? __ldg(inv + key) : key);
+    *reinterpret_cast<uint4*>(dk + pos * kD + c * 8) =
+        *reinterpret_cast<const uint4*>(stage + Swz(r, c));
+    *reinterpret_cast<uint4*>(dv + pos * kD + c * 8) =
+        *reinterpret_cast<const uint4*>(stage + 16 * kD + Swz(r, c));
+  }
   TimelineMark(kPass, &CtaTimes::end_ns);
 }
 
