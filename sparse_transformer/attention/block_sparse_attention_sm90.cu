@@ -968,15 +968,9 @@ __global__ void __launch_bounds__(256, 2)
   TimelineMark(kTimelineForward, &CtaTimes::loop_ns);
 
   // out = o / l through shared memory (Q's tile, free once both warpgroups
-  // are past their last product) as 16-byte rows (v71); the natural-log lse
-  // (-inf for a row with no live key, whose out row is 0).
+  // are past their last product) as 16-byte rows (v71), and the lse.
   float inv_l[2], row_lse[2];
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const float lt = QuadSum(l[r]);
-    inv_l[r] = lt > 0.f ? 1.f / lt : 0.f;
-    row_lse[r] = lt > 0.f ? (m[r] + log2f(lt)) * kLn2 : -INFINITY;
-  }
+  FinishRows(m, l, inv_l, row_lse);
   __syncthreads();
   StoreRowsStaged(out + qt.slab * kD, qs + qt.warp * 16 * kD, o, inv_l[0],
                   inv_l[1], qt.lane,

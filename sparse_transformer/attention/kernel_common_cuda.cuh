@@ -208,9 +208,23 @@ __device__ __forceinline__ void OnlineSoftmaxStep(const float (&mx)[2],
   }
 }
 
+// The forward's results for this lane's two rows: 1 / l (0 for a row with no
+// live key, whose out row is then 0) and the natural-log lse (-inf there).
+// m is the running max in log2 units, l this lane's part of the row sums.
+__device__ __forceinline__ void FinishRows(const float (&m)[2],
+                                           const float (&l)[2],
+                                           float (&inv_l)[2],
+                                           float (&row_lse)[2]) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const float lt = QuadSum(l[r]);
+    inv_l[r] = lt > 0.f ? 1.f / lt : 0.f;
+    row_lse[r] = lt > 0.f ? (m[r] + log2f(lt)) * kLn2 : -INFINITY;
+  }
+}
+
 // Forward epilogue for this lane's two rows (permuted positions p0, p0 + 8;
-// p0 < n): out = o / l, and the natural-log lse (-inf for a row with no live
-// key, whose out row is 0). m is the running max in log2 units.
+// p0 < n): out = o / l, and the lse (FinishRows).
 template <typename T, int D>
 __device__ __forceinline__ void StoreForwardRows(T* out_slab, float* lse_slab,
                                                  int64_t p0, const int32_t* inv,
@@ -218,12 +232,7 @@ __device__ __forceinline__ void StoreForwardRows(T* out_slab, float* lse_slab,
                                                  const float (&m)[2],
                                                  const float (&l)[2], int t4) {
   float inv_l[2], row_lse[2];
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const float lt = QuadSum(l[r]);
-    inv_l[r] = lt > 0.f ? 1.f / lt : 0.f;
-    row_lse[r] = lt > 0.f ? (m[r] + log2f(lt)) * kLn2 : -INFINITY;
-  }
+  FinishRows(m, l, inv_l, row_lse);
   const int64_t pos0 = inv ? __ldg(inv + p0) : p0;
   const int64_t pos1 = inv ? __ldg(inv + p0 + 8) : p0 + 8;
   StoreAcc<T, D>(out_slab, pos0, pos1, o, inv_l[0], inv_l[1], t4);
