@@ -241,6 +241,10 @@ void WriteTimeline(const std::vector<CtaTimes>& ctas, const std::string& name,
         "rows, %6.2f loop, %4.2f stores; %.3f us a step\n",
         kPassNames[pass], count, first, last, pre / count, loop / count,
         post / count, steps > 0 ? loop / static_cast<double>(steps) : 0.0);
+    if (count == cuda::kTimelineCtas) {
+      std::printf("  (%s: only the first %d CTAs are recorded)\n",
+                  kPassNames[pass], cuda::kTimelineCtas);
+    }
   }
 
   // The picture: one band per SM (lanes for CTAs resident together), time
