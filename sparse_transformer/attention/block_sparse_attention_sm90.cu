@@ -102,12 +102,15 @@ constexpr bool kTimeline = ST_KERNEL_TIMELINE != 0;
 __device__ CtaTimes g_timeline[kTimelinePasses][kTimelineCtas];
 #endif
 
+// This CTA's linear index in its grid.
+__device__ __forceinline__ int LinearCta() {
+  return blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
+}
 // Thread 0: this CTA's record of `pass`, or nullptr (not a timeline build,
 // another thread, or past kTimelineCtas).
 __device__ __forceinline__ CtaTimes* TimelineRecord(int pass) {
 #if ST_KERNEL_TIMELINE
-  const int cta =
-      blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
+  const int cta = LinearCta();
   if (threadIdx.x == 0 && cta < kTimelineCtas) return &g_timeline[pass][cta];
 #endif
   (void)pass;
@@ -125,7 +128,7 @@ __device__ __forceinline__ void TimelineStart(int pass, int steps) {
       uint32_t sm;
       asm volatile("mov.u32 %0, %%smid;" : "=r"(sm));
       r->pass = pass;
-      r->cta = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
+      r->cta = LinearCta();
       r->sm = static_cast<int>(sm);
       r->steps = steps;
       r->start_ns = GlobalTimer();

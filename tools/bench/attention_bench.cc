@@ -14,8 +14,6 @@
 // (pass, CTA, SM, steps, times in us) and .png (SMs down, time across, one
 // colour per pass), and a summary per pass on stdout.
 #include <algorithm>
-#include <array>
-#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -27,13 +25,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "eval/report/font.h"
 #include "gflags/gflags.h"
 #include "sparse_transformer/attention/attention_kernels_cuda.h"
 #include "sparse_transformer/attention/block_sparse_attention_cuda.h"
 #include "sparse_transformer/attention/layout.h"
-#include "sparse_transformer/core/png.h"
 #include "sparse_transformer/core/status.h"
+#include "tools/bench/kernel_timeline.h"
 #include "tools/bench/random_fill_cuda.h"
 
 #if ST_WITH_CUDA
@@ -160,172 +157,6 @@ std::vector<CtaTimes> RecordTimeline(const std::function<void()>& fwd,
         "timeline read");
   ctas.resize(count);
   return ctas;
-}
-
-const char* const kPassNames[] = {"forward", "dq", "dk/dv", "dk/dv split"};
-const report::Rgb kPassColors[] = {
-    {66, 114, 196}, {237, 125, 49}, {84, 160, 80}, {150, 90, 170}};
-
-// Microseconds of t after t0.
-double Us(uint64_t t, uint64_t t0) {
-  return (static_cast<double>(t) - t0) / 1e3;
-}
-
-// The CSV, the picture and a summary per pass on stdout.
-void WriteTimeline(const std::vector<CtaTimes>& ctas, const std::string& name,
-                   int64_t n) {
-  if (ctas.empty()) {
-    std::printf("timeline %s n=%lld: no Hopper kernel ran\n", name.c_str(),
-                static_cast<long long>(n));
-    return;
-  }
-  uint64_t t0 = ctas[0].start_ns, t1 = 0;
-  int sms = 0;
-  for (const CtaTimes& c : ctas) {
-    t0 = std::min(t0, c.start_ns);
-    t1 = std::max({t1, c.end_ns, c.loop_ns});
-    sms = std::max(sms, c.sm + 1);
-  }
-  // fixed(128,32) -> fixed_128_32
-  std::string tag;
-  for (char ch : name) {
-    const bool word = std::isalnum(static_cast<unsigned char>(ch));
-    if (word) {
-      tag += ch;
-    } else if (!tag.empty() && tag.back() != '_') {
-      tag += '_';
-    }
-  }
-  while (!tag.empty() && tag.back() == '_') tag.pop_back();
-  const std::string base = FLAGS_timeline + "_" + tag + "_" + std::to_string(n);
-  FILE* f = std::fopen((base + ".csv").c_str(), "w");
-  if (f == nullptr) {
-    std::fprintf(stderr, "error: --timeline: cannot write %s.csv\n",
-                 base.c_str());
-    std::exit(1);
-  }
-  std::fprintf(f, "pass,cta,sm,steps,start_us,first_us,loop_us,end_us\n");
-  for (const CtaTimes& c : ctas) {
-    std::fprintf(f, "%s,%d,%d,%d,%.3f,%.3f,%.3f,%.3f\n", kPassNames[c.pass],
-                 c.cta, c.sm, c.steps, Us(c.start_ns, t0),
-                 c.first_ns ? Us(c.first_ns, t0) : 0.0, Us(c.loop_ns, t0),
-                 c.end_ns ? Us(c.end_ns, t0) : Us(c.loop_ns, t0));
-  }
-  std::fclose(f);
-
-  // Summary: per pass its span, and per CTA the mean wait for step 0's rows
-  // (forward, dq), loop and stores, and the loop's time per step.
-  const double total = Us(t1, t0);
-  std::printf("timeline %s n=%lld: %.1f us from the first CTA's start\n",
-              name.c_str(), static_cast<long long>(n), total);
-  for (int pass = 0; pass < cuda::kTimelinePasses; ++pass) {
-    int count = 0;
-    int64_t steps = 0;
-    double first = 1e30, last = 0, pre = 0, loop = 0, post = 0;
-    for (const CtaTimes& c : ctas) {
-      if (c.pass != pass) continue;
-      const double s = Us(c.start_ns, t0), l = Us(c.loop_ns, t0);
-      const double e = c.end_ns ? Us(c.end_ns, t0) : l;
-      const double p = c.first_ns ? Us(c.first_ns, t0) : s;
-      ++count;
-      steps += c.steps;
-      first = std::min(first, s);
-      last = std::max(last, e);
-      pre += p - s;
-      loop += l - p;
-      post += e - l;
-    }
-    if (count == 0) continue;
-    std::printf(
-        "  %-11s %6d CTAs  %7.1f .. %7.1f us  per CTA: %5.2f us to step 0's "
-        "rows, %6.2f loop, %4.2f stores; %.3f us a step\n",
-        kPassNames[pass], count, first, last, pre / count, loop / count,
-        post / count, steps > 0 ? loop / static_cast<double>(steps) : 0.0);
-    if (count == cuda::kTimelineCtas) {
-      std::printf("  (%s: only the first %d CTAs are recorded)\n",
-                  kPassNames[pass], cuda::kTimelineCtas);
-    }
-  }
-
-  // The picture: one band per SM (lanes for CTAs resident together), time
-  // across; a CTA's wait for step 0's rows light, its stores dark.
-  constexpr int kLanes = 3, kLaneH = 2, kBand = kLanes * kLaneH + 1;
-  constexpr int kLeft = 40, kTop = 34, kPlotW = 1400;
-  const int height = kTop + sms * kBand + 24;
-  Image img;
-  img.width = kLeft + kPlotW + 20;
-  img.height = height;
-  img.channels = 3;
-  img.pixels.assign(static_cast<size_t>(img.width) * img.height * 3, 255);
-  auto x_of = [&](double us) {
-    return kLeft + static_cast<int>(us / total * (kPlotW - 1));
-  };
-  auto fill = [&](int x0, int x1, int y0, int y1, report::Rgb c) {
-    for (int y = y0; y < y1; ++y)
-      for (int x = x0; x <= x1; ++x) report::SetPixel(&img, x, y, c);
-  };
-  auto shade = [](report::Rgb c, double k) {  // k > 1 lighter, < 1 darker
-    auto ch = [&](uint8_t v) {
-      return static_cast<uint8_t>(k >= 1 ? 255 - (255 - v) / k : v * k);
-    };
-    return report::Rgb{ch(c.r), ch(c.g), ch(c.b)};
-  };
-  std::vector<const CtaTimes*> order;
-  for (const CtaTimes& c : ctas) order.push_back(&c);
-  std::sort(order.begin(), order.end(),
-            [](const CtaTimes* a, const CtaTimes* b) {
-              return a->start_ns < b->start_ns;
-            });
-  std::vector<std::array<uint64_t, kLanes>> lane_free(sms);
-  for (auto& l : lane_free) l.fill(0);
-  for (const CtaTimes* c : order) {
-    const uint64_t end = c->end_ns ? c->end_ns : c->loop_ns;
-    int lane = 0;
-    while (lane + 1 < kLanes && lane_free[c->sm][lane] > c->start_ns) ++lane;
-    lane_free[c->sm][lane] = end;
-    const int y0 = kTop + c->sm * kBand + lane * kLaneH, y1 = y0 + kLaneH;
-    const report::Rgb col = kPassColors[c->pass];
-    const int xs = x_of(Us(c->start_ns, t0));
-    const int xf = c->first_ns ? x_of(Us(c->first_ns, t0)) : xs;
-    const int xl = x_of(Us(c->loop_ns, t0)), xe = x_of(Us(end, t0));
-    fill(xs, xf, y0, y1, shade(col, 2.5));
-    fill(xf, xl, y0, y1, col);
-    fill(xl, xe, y0, y1, shade(col, 0.55));
-  }
-  // Time axis: ticks at a round step, labelled in us.
-  double step = std::pow(10.0, std::floor(std::log10(total / 10)));
-  for (double m : {1.0, 2.0, 5.0, 10.0}) {
-    if (total / (m * step) <= 12) {
-      step *= m;
-      break;
-    }
-  }
-  const int axis_y = kTop + sms * kBand + 2;
-  for (double t = 0; t <= total; t += step) {
-    const int x = x_of(t);
-    fill(x, x, axis_y, axis_y + 4, {0, 0, 0});
-    char label[32];
-    std::snprintf(label, sizeof(label), "%g", t);
-    report::DrawText(&img, x - report::TextWidth(label) / 2, axis_y + 7, label,
-                     {0, 0, 0});
-  }
-  report::DrawText(&img, kLeft + kPlotW - report::TextWidth("us") - 2,
-                   axis_y + 7 + 9, "us", {0, 0, 0});
-  report::DrawText(&img, 2, kTop, "SM", {0, 0, 0});
-  char title[160];
-  std::snprintf(title, sizeof(title),
-                "%s n=%lld: one forward+backward, %.1f us; rows: SMs",
-                name.c_str(), static_cast<long long>(n), total);
-  report::DrawText(&img, kLeft, 4, title, {0, 0, 0});
-  int lx = kLeft;
-  for (int pass = 0; pass < cuda::kTimelinePasses; ++pass) {
-    fill(lx, lx + 10, 18, 25, kPassColors[pass]);
-    report::DrawText(&img, lx + 14, 18, kPassNames[pass], {0, 0, 0});
-    lx += 24 + report::TextWidth(kPassNames[pass]);
-  }
-  report::DrawText(&img, lx + 8, 18,
-                   "light: waiting for step 0's rows; dark: stores", {0, 0, 0});
-  st::ExitOnError(WritePng(base + ".png", img));
 }
 
 double Median(std::vector<float> v) {
@@ -455,8 +286,18 @@ Row RunCase(const std::string& name, int64_t n) {
   row.ms_fwd = time(false);
   row.ms_fb = time(true);
   if (!FLAGS_timeline.empty()) {
-    std::string name = row.pattern.substr(0, row.pattern.find(' '));
-    WriteTimeline(RecordTimeline(fwd, bwd), name, n);
+    const std::string name = row.pattern.substr(0, row.pattern.find(' '));
+    const std::vector<CtaTimes> ctas = RecordTimeline(fwd, bwd);
+    if (ctas.empty()) {
+      std::printf("timeline %s n=%lld: no Hopper kernel ran\n", name.c_str(),
+                  static_cast<long long>(n));
+    } else {
+      absl::StatusOr<std::string> summary = bench::WriteKernelTimeline(
+          ctas, absl::StrCat(FLAGS_timeline, "_", bench::FileTag(name), "_", n),
+          absl::StrCat(name, " n=", n));
+      st::ExitOnError(summary.status());
+      std::printf("%s", summary->c_str());
+    }
   }
 
   double pairs = 0;
