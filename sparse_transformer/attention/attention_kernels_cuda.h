@@ -55,10 +55,10 @@ struct LayoutView {
   // Hopper (sm_90a, wgmma) path. Its forward and dq passes use the merged
   // tile lists above (always uploaded then, G = 128 / block, G = 1 for block
   // 128: the row CSR). Its dk/dv pass takes
-  // column tiles of 128 keys: CG = 128 / block key blocks grouped by
-  // similar column lists (one 128-block), with the ascending union of their
-  // query blocks and one mask code per (entry, key block of the tile),
-  // kAbsent when unused:
+  // column tiles of up to 128 keys: at most CG = 128 / block key blocks
+  // with similar column lists (BuildColumnTiles in work_lists.h), with the
+  // ascending union of their query blocks and one mask code per (entry, key
+  // block of the tile), kAbsent when unused:
   //   keys of tile t: col_tile_keys[(h*NC+t)*CG + s] (key block or -1),
   //   entries [col_tile_offsets[h*(NC+1)+t], ...[+1]) of col_tile_rows,
   //   codes col_tile_codes[entry*CG + s].

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "sparse_transformer/attention/work_lists.h"
 
 #if ST_WITH_CUDA
 #include <cuda_runtime.h>
@@ -23,140 +24,6 @@ absl::Status CudaError(cudaError_t err, const char* what) {
   if (err == cudaSuccess) return absl::OkStatus();
   return absl::InternalError(absl::StrCat(
       "block-sparse attention (CUDA): ", what, ": ", cudaGetErrorString(err)));
-}
-
-// Appends the ascending union of the lists of `members` (blocks of head h,
-// -1 for padding; rows: key blocks of query blocks, columns: query blocks of
-// key blocks) to *ids, and for every union entry one mask code per member to
-// *codes (kAbsent where that member does not use the entry).
-void AppendUnion(const AttentionLayout& layout, int h,
-                 absl::Span<const int32_t> members, bool columns,
-                 std::vector<int32_t>* ids, std::vector<int32_t>* codes) {
-  struct Item {
-    int32_t id, member, code;
-  };
-  const int nb = layout.num_blocks();
-  absl::Span<const int64_t> off =
-      columns ? layout.col_offsets() : layout.row_offsets();
-  std::vector<Item> items;
-  for (size_t m = 0; m < members.size(); ++m) {
-    if (members[m] < 0) continue;
-    const int64_t b = static_cast<int64_t>(h) * (nb + 1) + members[m];
-    for (int64_t e = off[b]; e < off[b + 1]; ++e) {
-      const int64_t entry = columns ? layout.col_entries()[e] : e;
-      items.push_back({columns ? layout.col_rows()[e] : layout.row_cols()[e],
-                       static_cast<int32_t>(m), layout.row_masks()[entry]});
-    }
-  }
-  std::sort(items.begin(), items.end(), [](const Item& x, const Item& y) {
-    return x.id != y.id ? x.id < y.id : x.member < y.member;
-  });
-  const size_t first = ids->size();
-  for (const Item& it : items) {
-    if (ids->size() == first || ids->back() != it.id) {
-      ids->push_back(it.id);
-      codes->insert(codes->end(), members.size(), cuda::kAbsent);
-    }
-    (*codes)[codes->size() - members.size() + it.member] = it.code;
-  }
-}
-
-// The merged lists of tiles of G consecutive blocks (the query side's
-// LayoutView::tile_row_*): per head and tile, AppendUnion of its blocks.
-struct TileLists {
-  std::vector<int64_t> offsets;  // [LH*(NT+1)]
-  std::vector<int32_t> ids;      // [U]
-  std::vector<int32_t> codes;    // [U*G]
-};
-
-TileLists BuildTileLists(const AttentionLayout& layout, int G) {
-  const int nb = layout.num_blocks();
-  const int nt = (nb + G - 1) / G;
-  TileLists out;
-  out.offsets.reserve(static_cast<size_t>(layout.heads()) * (nt + 1));
-  std::vector<int32_t> members(G);
-  for (int h = 0; h < layout.heads(); ++h) {
-    out.offsets.push_back(static_cast<int64_t>(out.ids.size()));
-    for (int t = 0; t < nt; ++t) {
-      for (int g = 0; g < G; ++g) members[g] = t * G + g < nb ? t * G + g : -1;
-      AppendUnion(layout, h, members, /*columns=*/false, &out.ids, &out.codes);
-      out.offsets.push_back(static_cast<int64_t>(out.ids.size()));
-    }
-    // offsets of head h: [h*(nt+1), h*(nt+1)+nt]; the next head starts anew.
-  }
-  return out;
-}
-
-// The Hopper dk/dv pass's column tiles (see LayoutView::col_tile_*): per
-// head, key blocks ordered by (last, first) query block of their column lists
-// so that neighbours have similar lists (the fixed pattern's summary blocks
-// pair with each other, local windows with their neighbours), grouped CG at a
-// time, each group with AppendUnion of its blocks' query blocks; groups with
-// the longest unions first (they are the longest-running CTAs).
-struct ColumnTiles {
-  int cg = 1;
-  int num_tiles = 0;
-  std::vector<int32_t> keys;     // [LH*NC*CG]
-  std::vector<int64_t> offsets;  // [LH*(NC+1)]
-  std::vector<int32_t> rows;     // [U]
-  std::vector<int32_t> codes;    // [U*CG]
-  std::vector<int32_t> steps;    // [NC] 64-query steps, the longest head's
-};
-
-ColumnTiles BuildColumnTiles(const AttentionLayout& layout) {
-  const int nb = layout.num_blocks();
-  ColumnTiles out;
-  out.cg = std::max(1, 128 / layout.block());
-  const int cg = out.cg;
-  out.num_tiles = (nb + cg - 1) / cg;
-  out.steps.assign(out.num_tiles, 0);
-  struct Group {
-    std::vector<int32_t> keys, rows, codes;
-  };
-  std::vector<Group> groups(out.num_tiles);
-  std::vector<int32_t> order(nb), by_size(out.num_tiles);
-  for (int h = 0; h < layout.heads(); ++h) {
-    const int64_t* ho =
-        layout.col_offsets().data() + static_cast<int64_t>(h) * (nb + 1);
-    auto first = [&](int b) {
-      return ho[b] < ho[b + 1] ? layout.col_rows()[ho[b]] : -1;
-    };
-    auto last = [&](int b) {
-      return ho[b] < ho[b + 1] ? layout.col_rows()[ho[b + 1] - 1] : -1;
-    };
-    for (int b = 0; b < nb; ++b) order[b] = b;
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
-      return std::make_pair(last(a), first(a)) <
-             std::make_pair(last(b), first(b));
-    });
-    for (int t = 0; t < out.num_tiles; ++t) {
-      Group& gr = groups[t];
-      gr.keys.assign(cg, -1);
-      for (int s = 0; s < cg && t * cg + s < nb; ++s)
-        gr.keys[s] = order[t * cg + s];
-      gr.rows.clear();
-      gr.codes.clear();
-      AppendUnion(layout, h, gr.keys, /*columns=*/true, &gr.rows, &gr.codes);
-      by_size[t] = t;
-    }
-    std::stable_sort(by_size.begin(), by_size.end(), [&](int a, int b) {
-      return groups[a].rows.size() > groups[b].rows.size();
-    });
-    out.offsets.push_back(static_cast<int64_t>(out.rows.size()));
-    for (int i = 0; i < out.num_tiles; ++i) {
-      const int entries = static_cast<int>(groups[by_size[i]].rows.size());
-      out.steps[i] = std::max(out.steps[i],
-                              cuda::HopperListSteps(entries, layout.block()));
-    }
-    for (int t : by_size) {
-      const Group& gr = groups[t];
-      out.keys.insert(out.keys.end(), gr.keys.begin(), gr.keys.end());
-      out.rows.insert(out.rows.end(), gr.rows.begin(), gr.rows.end());
-      out.codes.insert(out.codes.end(), gr.codes.begin(), gr.codes.end());
-      out.offsets.push_back(static_cast<int64_t>(out.rows.size()));
-    }
-  }
-  return out;
 }
 
 }  // namespace

@@ -322,6 +322,12 @@ template <typename T, int D>
 __global__ void DeltaKernel(int64_t rows, const T* __restrict__ out,
                             const T* __restrict__ dout,
                             float* __restrict__ delta) {
+#if __CUDA_ARCH__ >= 900
+  // The Hopper dk/dv pass, launched after this kernel with programmatic
+  // dependent launch, may start its CTAs once every CTA here has started; it
+  // waits for this grid's writes before it reads delta.
+  asm volatile("griddepcontrol.launch_dependents;");
+#endif
   constexpr int kLanes = D / 8;
   const int64_t gid =
       static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -765,7 +771,8 @@ int DkvS(const LayoutView& L, const Problem& p, const void* q, const void* k,
 // and kept for the process.
 struct SideStream {
   cudaStream_t stream = nullptr, split = nullptr;
-  cudaEvent_t fork = nullptr, join = nullptr, split_join = nullptr;
+  cudaEvent_t fork = nullptr, join = nullptr, split_join = nullptr,
+              delta = nullptr;
 };
 
 cudaError_t GetSideStream(SideStream* out) {
@@ -790,7 +797,9 @@ cudaError_t GetSideStream(SideStream* out) {
         (err = cudaEventCreateWithFlags(&s.join, cudaEventDisableTiming)) !=
             cudaSuccess ||
         (err = cudaEventCreateWithFlags(
-             &s.split_join, cudaEventDisableTiming)) != cudaSuccess) {
+             &s.split_join, cudaEventDisableTiming)) != cudaSuccess ||
+        (err = cudaEventCreateWithFlags(&s.delta, cudaEventDisableTiming)) !=
+            cudaSuccess) {
       return err;
     }
     it = per_device.emplace(device, s).first;
@@ -817,12 +826,16 @@ int Backward(const LayoutView& L, const Problem& p, const void* q,
              cudaStream_t stream) {
   const int64_t rows = static_cast<int64_t>(p.batch) * p.heads * L.n;
   const int64_t threads = rows * (D / 8);
-  DeltaKernel<T, D>
-      <<<static_cast<unsigned>((threads + 255) / 256), 256, 0, stream>>>(
-          rows, static_cast<const T*>(out), static_cast<const T*>(dout), delta);
-  cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) return err;
+  auto launch_delta = [&](cudaStream_t s) {
+    DeltaKernel<T, D>
+        <<<static_cast<unsigned>((threads + 255) / 256), 256, 0, s>>>(
+            rows, static_cast<const T*>(out), static_cast<const T*>(dout),
+            delta);
+    return cudaGetLastError();
+  };
+  cudaError_t err;
   if (D == sm90::kHeadDim && L.hopper_cols && L.hopper_fused_dq) {
+    if ((err = launch_delta(stream)) != cudaSuccess) return err;
     // One pass: dk/dv and dq += dS K into an fp32 workspace (atomics), then
     // dq = scale * workspace. The workspace comes from the stream-ordered
     // allocator's pool, so repeated calls do not reach cudaMalloc.
@@ -847,20 +860,26 @@ int Backward(const LayoutView& L, const Problem& p, const void* q,
   }
   // dq and dk/dv are independent once delta exists, and run together (the
   // small patterns' kernels are latency-bound and leave most of the GPU idle
-  // one at a time). dk/dv, the longer pass, goes first on a high-priority
-  // side stream, so the block scheduler starts its CTAs first and dq's fill
-  // the tail.
+  // one at a time). dk/dv, the longer pass, goes first: delta and then dk/dv
+  // on a high-priority side stream, the Hopper dk/dv kernel launched as
+  // delta's programmatic dependent (its CTAs start as delta's last ones
+  // run), dq on the caller's stream after an event on delta, so its CTAs
+  // fill dk/dv's tail.
   SideStream side;
   err = GetSideStream(&side);
   if (err != cudaSuccess) return err;
   if ((err = cudaEventRecord(side.fork, stream)) != cudaSuccess) return err;
   if ((err = cudaStreamWaitEvent(side.stream, side.fork, 0)) != cudaSuccess)
     return err;
+  if ((err = launch_delta(side.stream)) != cudaSuccess ||
+      (err = cudaEventRecord(side.delta, side.stream)) != cudaSuccess ||
+      (err = cudaStreamWaitEvent(stream, side.delta, 0)) != cudaSuccess)
+    return err;
   // The Hopper dk/dv pass's split tiles (the longest) run on a second side
   // stream, beside the rest of the pass.
   const bool split = D == sm90::kHeadDim && L.hopper_cols && L.dkv_split_tiles;
   if (split &&
-      (err = cudaStreamWaitEvent(side.split, side.fork, 0)) != cudaSuccess)
+      (err = cudaStreamWaitEvent(side.split, side.delta, 0)) != cudaSuccess)
     return err;
   int e;
   if (D == sm90::kHeadDim && L.hopper_cols) {

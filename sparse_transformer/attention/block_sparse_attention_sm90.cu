@@ -1262,6 +1262,9 @@ __global__ void __launch_bounds__(256, 1)
       read_tma_ids(0);
     }
   }
+  // Launched as the delta kernel's programmatic dependent: delta (and lse)
+  // are read from here on. (A no-op in an ordinary launch.)
+  asm volatile("griddepcontrol.wait;" ::: "memory");
 #pragma unroll
   for (int st = 0; st < kAhead; ++st) {  // {step 0}, {step 1}, ...
     if (st < nlocal) load_q(st);
@@ -1566,7 +1569,7 @@ __global__ void __launch_bounds__(256, 1)
   // ring, free once every warp is past the loop) and out as 16-byte rows
   // (v70: 1.95 -> 0.80 us a tile).
   __syncthreads();
-  if (own_block < 0) return;  // padding slot of the last tile
+  if (own_block < 0) return;                      // an empty slot of the tile
   T* stage = qs + (wg * 4 + warp) * 2 * 16 * kD;  // [2][16][64]
   const int64_t key0 = static_cast<int64_t>(own_block) * BL + tk % BL;
   auto key_row = [&](int r) -> int64_t {
@@ -1753,13 +1756,27 @@ int LaunchDkvKernel(const LayoutView& L, const Problem& p, const void* q,
           if (e != cudaSuccess) return e;
         }
         if (L.num_col_tiles > split) {
-          const dim3 grid = GridFor(view.interleave_heads,
-                                    L.num_col_tiles - split, p.heads, p.batch);
-          DkvKernel<T, BL, kDq, false, kTma><<<grid, 256, kSmem, s>>>(
-              view, p.heads, p.scale * kLog2e, p.scale,
-              static_cast<const T*>(q), static_cast<const T*>(k),
-              static_cast<const T*>(v), static_cast<const T*>(dout), lse, delta,
-              static_cast<T*>(dk), static_cast<T*>(dv), dq_acc, maps.k, maps.v);
+          // A programmatic dependent of the delta kernel before it on s
+          // (its CTAs wait for delta in the kernel; not with fused dq, where
+          // a memset sits between them).
+          cudaLaunchConfig_t config = {};
+          config.gridDim = GridFor(view.interleave_heads,
+                                   L.num_col_tiles - split, p.heads, p.batch);
+          config.blockDim = dim3(256);
+          config.dynamicSmemBytes = kSmem;
+          config.stream = s;
+          cudaLaunchAttribute pdl;
+          pdl.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+          pdl.val.programmaticStreamSerializationAllowed = 1;
+          config.attrs = &pdl;
+          config.numAttrs = kDq ? 0 : 1;
+          const cudaError_t e = cudaLaunchKernelEx(
+              &config, DkvKernel<T, BL, kDq, false, kTma>, view, p.heads,
+              p.scale * kLog2e, p.scale, static_cast<const T*>(q),
+              static_cast<const T*>(k), static_cast<const T*>(v),
+              static_cast<const T*>(dout), lse, delta, static_cast<T*>(dk),
+              static_cast<T*>(dv), dq_acc, maps.k, maps.v);
+          if (e != cudaSuccess) return e;
         }
         return cudaGetLastError();
       });

@@ -1,0 +1,215 @@
+// The dk/dv key tiles and the merged query tiles, checked against the layout
+// they come from (no GPU needed).
+#include "sparse_transformer/attention/work_lists.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <iterator>
+#include <memory>
+#include <set>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "sparse_transformer/attention/attention_kernels_cuda.h"
+
+namespace st::attention {
+namespace {
+
+std::shared_ptr<const AttentionLayout> Build(const PatternConfig& config) {
+  absl::StatusOr<std::shared_ptr<const AttentionLayout>> layout =
+      BuildLayout(config, /*layer=*/0);
+  EXPECT_TRUE(layout.ok()) << layout.status();
+  return *layout;
+}
+
+PatternConfig Fixed(int64_t n, int block) {
+  PatternConfig c;
+  c.kind = PatternKind::kFixed;
+  c.n = n;
+  c.block = block;
+  c.stride = 128;
+  c.c = 32;
+  return c;
+}
+
+// The mask code of (query block q, key block k) in head h, or kAbsent.
+int32_t CodeOf(const AttentionLayout& layout, int h, int q, int k) {
+  const int nb = layout.num_blocks();
+  const int64_t b = static_cast<int64_t>(h) * (nb + 1) + q;
+  for (int64_t e = layout.row_offsets()[b]; e < layout.row_offsets()[b + 1];
+       ++e) {
+    if (layout.row_cols()[e] == k) return layout.row_masks()[e];
+  }
+  return cuda::kAbsent;
+}
+
+// Modelled cost of a head's tiles: steps plus start_steps a non-empty tile.
+int64_t Cost(const ColumnTiles& tiles, int h, int block, int start_steps) {
+  int64_t cost = 0;
+  for (int t = 0; t < tiles.num_tiles; ++t) {
+    const int64_t* o = tiles.offsets.data() + h * (tiles.num_tiles + 1);
+    const int entries = static_cast<int>(o[t + 1] - o[t]);
+    const int32_t* keys =
+        tiles.keys.data() + (h * tiles.num_tiles + t) * tiles.cg;
+    if (std::any_of(keys, keys + tiles.cg, [](int32_t k) { return k >= 0; }))
+      cost += start_steps + cuda::HopperListSteps(entries, block);
+  }
+  return cost;
+}
+
+// Every key block of every head in exactly one tile of at most CG blocks;
+// each tile's rows the ascending union of its blocks' column lists, with
+// each block's code per entry; tiles longest first; steps the longest head's.
+void CheckTiles(const AttentionLayout& layout, const ColumnTiles& tiles) {
+  const int nb = layout.num_blocks();
+  ASSERT_EQ(tiles.cg, std::max(1, 128 / layout.block()));
+  const int nc = tiles.num_tiles;
+  ASSERT_EQ(tiles.keys.size(),
+            static_cast<size_t>(layout.heads()) * nc * tiles.cg);
+  ASSERT_EQ(tiles.offsets.size(),
+            static_cast<size_t>(layout.heads()) * (nc + 1));
+  ASSERT_EQ(tiles.steps.size(), static_cast<size_t>(nc));
+  std::vector<int> longest(nc, 0);
+  for (int h = 0; h < layout.heads(); ++h) {
+    SCOPED_TRACE(absl::StrCat("head ", h));
+    std::vector<int> seen(nb, 0);
+    const int64_t* o = tiles.offsets.data() + h * (nc + 1);
+    const int64_t* ho =
+        layout.col_offsets().data() + static_cast<int64_t>(h) * (nb + 1);
+    int64_t previous = -1;
+    for (int t = 0; t < nc; ++t) {
+      SCOPED_TRACE(absl::StrCat("tile ", t));
+      const int32_t* keys = tiles.keys.data() + (h * nc + t) * tiles.cg;
+      std::set<int32_t> expect;
+      for (int s = 0; s < tiles.cg; ++s) {
+        if (keys[s] < 0) continue;
+        ASSERT_LT(keys[s], nb);
+        ++seen[keys[s]];
+        expect.insert(layout.col_rows().begin() + ho[keys[s]],
+                      layout.col_rows().begin() + ho[keys[s] + 1]);
+      }
+      const std::vector<int32_t> rows(tiles.rows.begin() + o[t],
+                                      tiles.rows.begin() + o[t + 1]);
+      EXPECT_EQ(rows, std::vector<int32_t>(expect.begin(), expect.end()));
+      for (size_t e = 0; e < rows.size(); ++e) {
+        for (int s = 0; s < tiles.cg; ++s) {
+          const int32_t want =
+              keys[s] < 0 ? cuda::kAbsent : CodeOf(layout, h, rows[e], keys[s]);
+          EXPECT_EQ(tiles.codes[(o[t] + e) * tiles.cg + s], want)
+              << "entry " << e << " slot " << s;
+        }
+      }
+      if (previous >= 0) {
+        EXPECT_LE(static_cast<int64_t>(rows.size()), previous);
+      }
+      previous = static_cast<int64_t>(rows.size());
+      longest[t] = std::max(
+          longest[t],
+          cuda::HopperListSteps(static_cast<int>(rows.size()), layout.block()));
+    }
+    for (int b = 0; b < nb; ++b) EXPECT_EQ(seen[b], 1) << "key block " << b;
+  }
+  EXPECT_EQ(tiles.steps, longest);
+}
+
+TEST(ColumnTilesTest, FixedKeepsEachBlocksNonSummaryKeysTogether) {
+  // fixed(128, 32), blocks of 32: per 128-block three non-summary key
+  // blocks used by that block's four query blocks only (2 steps of 64
+  // queries together), and one summary block used by every later query.
+  const auto layout = Build(Fixed(12288, 32));
+  const ColumnTiles tiles = BuildColumnTiles(*layout);
+  CheckTiles(*layout, tiles);
+  ASSERT_EQ(tiles.cg, 4);
+  int non_summary_tiles = 0;
+  for (int t = 0; t < tiles.num_tiles; ++t) {
+    const int32_t* keys = tiles.keys.data() + t * tiles.cg;
+    if (keys[0] < 0 || keys[0] % 4 == 3) continue;
+    ++non_summary_tiles;
+    const int j = keys[0] / 4;
+    EXPECT_EQ(keys[0], 4 * j);
+    EXPECT_EQ(keys[1], 4 * j + 1);
+    EXPECT_EQ(keys[2], 4 * j + 2);
+    // The fourth slot: empty, or a summary block whose list adds no step.
+    EXPECT_TRUE(keys[3] == -1 || keys[3] % 4 == 3) << keys[3];
+    EXPECT_EQ(tiles.steps[t], 2) << "tile " << t;
+  }
+  EXPECT_EQ(non_summary_tiles, 96);
+  // Fewer steps than with the fewest tiles (CG blocks a tile).
+  const ColumnTiles fewest = BuildColumnTiles(*layout, /*start_steps=*/1 << 20);
+  int64_t steps = 0, fewest_steps = 0;
+  for (int s : tiles.steps) steps += s;
+  for (int s : fewest.steps) fewest_steps += s;
+  // 120 tiles and 2568 steps a head against 96 tiles and 2685 steps.
+  EXPECT_LT(steps, fewest_steps);
+}
+
+TEST(ColumnTilesTest, CutCostsNoMoreThanTheFewestTiles) {
+  // A start cost so large that only the number of tiles counts gives
+  // ceil(NB / CG) tiles (as the cut at every CG blocks of the order did);
+  // the default cut, optimal for its own cost, never costs more than that.
+  PatternConfig local;
+  local.kind = PatternKind::kLocal;
+  local.n = 4096;
+  local.block = 32;
+  local.stride = 128;
+  PatternConfig strided;
+  strided.kind = PatternKind::kStrided;
+  strided.n = 4096;
+  strided.block = 16;
+  strided.stride = 64;
+  strided.heads = 2;
+  strided.head_mode = HeadMode::kSplit;
+  PatternConfig dense;
+  dense.kind = PatternKind::kDense;
+  dense.n = 1024;
+  dense.block = 64;
+  for (const PatternConfig& config :
+       {Fixed(4096, 32), Fixed(4096, 16), local, strided, dense}) {
+    const auto layout = Build(config);
+    SCOPED_TRACE(absl::StrCat("kind ", static_cast<int>(config.kind), " block ",
+                              config.block));
+    const ColumnTiles tiles = BuildColumnTiles(*layout);
+    CheckTiles(*layout, tiles);
+    const ColumnTiles fewest =
+        BuildColumnTiles(*layout, /*start_steps=*/1 << 20);
+    CheckTiles(*layout, fewest);
+    const int nb = layout->num_blocks();
+    EXPECT_EQ(fewest.num_tiles, (nb + tiles.cg - 1) / tiles.cg);
+    for (int h = 0; h < layout->heads(); ++h) {
+      EXPECT_LE(Cost(tiles, h, config.block, kTileStartSteps),
+                Cost(fewest, h, config.block, kTileStartSteps));
+    }
+  }
+}
+
+TEST(TileListsTest, MergedRowsAreTheUnionOfTheTilesBlocks) {
+  const auto layout = Build(Fixed(2048, 32));
+  const int G = 4;
+  const TileLists lists = BuildTileLists(*layout, G);
+  const int nb = layout->num_blocks();
+  const int nt = (nb + G - 1) / G;
+  ASSERT_EQ(lists.offsets.size(), static_cast<size_t>(nt + 1));
+  for (int t = 0; t < nt; ++t) {
+    std::set<int32_t> expect;
+    for (int g = 0; g < G; ++g) {
+      const int q = t * G + g;
+      for (int64_t e = layout->row_offsets()[q];
+           e < layout->row_offsets()[q + 1]; ++e)
+        expect.insert(layout->row_cols()[e]);
+    }
+    const std::vector<int32_t> ids(lists.ids.begin() + lists.offsets[t],
+                                   lists.ids.begin() + lists.offsets[t + 1]);
+    ASSERT_EQ(ids, std::vector<int32_t>(expect.begin(), expect.end()))
+        << "tile " << t;
+    for (size_t e = 0; e < ids.size(); ++e) {
+      for (int g = 0; g < G; ++g) {
+        EXPECT_EQ(lists.codes[(lists.offsets[t] + e) * G + g],
+                  CodeOf(*layout, 0, t * G + g, ids[e]));
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace st::attention
