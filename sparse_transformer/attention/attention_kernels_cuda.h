@@ -86,6 +86,12 @@ struct LayoutView {
   const int64_t* col_tile_offsets = nullptr;  // [LH*(NC+1)]
   const int32_t* col_tile_rows = nullptr;     // [U] query block
   const int32_t* col_tile_codes = nullptr;    // [U*CG]
+  // Per layout head and query tile (NT tiles; the row CSR's NB for block
+  // 128): the key blocks of its last two steps whose dK and dV the Hopper
+  // dq pass computes (the dk/dv pass's tiles leave them out): bit
+  // s * E + e for slice e (E = 64 / block blocks a step, 1 for block 128) of
+  // step nsteps - 2 + s; nullptr when there are none (BuildDqLocalKeys).
+  const int32_t* dq_local_keys = nullptr;  // [LH*NT]
 };
 
 inline constexpr int kAbsent =

@@ -149,8 +149,9 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout,
   const int G = cuda::kTileRows / layout.block();
   v.tile_blocks = G;
   v.num_tiles = (layout.num_blocks() + G - 1) / G;
+  TileLists rows;  // G > 1: the merged query tiles
   if (G > 1) {
-    const TileLists rows = BuildTileLists(layout, G);
+    rows = BuildTileLists(layout, G);
     const double merged = static_cast<double>(rows.ids.size()) * G;
     v.row_merge = merged > 0 && used >= 0.75 * merged;
     v.col_split = mean_col >= 8.0;
@@ -168,7 +169,33 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout,
     }
   }
   if (v.hopper_cols) {
-    const ColumnTiles cols = BuildColumnTiles(layout);
+    // The key blocks whose dK, dV the Hopper dq pass computes (blocks of 32
+    // to 128, no permutation; not with fused dq, which has no dq pass).
+    DqLocalKeys local;
+    if (options.dq_local_keys != Choice::kOff && v.hopper_dq &&
+        !v.hopper_fused_dq && !layout.has_permutation() &&
+        layout.block() >= 32) {
+      local =
+          G > 1 ? BuildDqLocalKeys(layout, rows.offsets, rows.ids, v.num_tiles)
+                : BuildDqLocalKeys(layout, layout.row_offsets(),
+                                   layout.row_cols(), v.num_tiles);
+    }
+    // Only where they are at least an eighth of the key blocks: the dq
+    // kernel that computes them is a variant whose other steps are ~3%
+    // slower, more than a few saved dk/dv tiles give back (dense causal has
+    // one such block in 96; the fixed pattern three in four).
+    if (options.dq_local_keys == Choice::kAuto &&
+        local.count * 8 <
+            static_cast<int64_t>(layout.heads()) * layout.num_blocks()) {
+      local = DqLocalKeys();
+    }
+    if (local.count > 0) {
+      ST_UPLOAD(dq_local_keys, absl::MakeConstSpan(local.masks));
+    }
+    const ColumnTiles cols =
+        BuildColumnTiles(layout, kTileStartSteps,
+                         local.count > 0 ? absl::MakeConstSpan(local.local)
+                                         : absl::Span<const uint8_t>());
     v.col_tile_blocks = cols.cg;
     v.num_col_tiles = cols.num_tiles;
     ST_UPLOAD(col_tile_keys, absl::MakeConstSpan(cols.keys));

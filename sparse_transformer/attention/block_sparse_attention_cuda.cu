@@ -894,7 +894,7 @@ int Backward(const LayoutView& L, const Problem& p, const void* q,
   }
   if (e != cudaSuccess) return e;
   if (D == sm90::kHeadDim && L.hopper_dq) {
-    e = sm90::BackwardDq(L, p, q, k, v, lse, dout, delta, dq, stream);
+    e = sm90::BackwardDq(L, p, q, k, v, lse, dout, delta, dq, dk, dv, stream);
   } else {
     constexpr int G = kTileRows / BL;
     e = (G > 1 && L.row_merge)

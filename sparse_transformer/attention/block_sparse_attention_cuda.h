@@ -62,6 +62,15 @@ struct UploadOptions {
   // after head was 0.5-1% faster); else head after head (strided and local
   // were 2-7% slower interleaved).
   Choice interleave_heads = Choice::kAuto;
+  // Where dq and dk/dv run on wgmma (blocks of 32 to 128, no permutation,
+  // no fused dq): the dq pass also computes dK and dV of the key blocks
+  // whose every query is in one of its CTAs (within its last two steps:
+  // the fixed pattern's non-summary blocks, dense's last block), and the
+  // dk/dv pass leaves them out (work_lists.h, BuildDqLocalKeys). kAuto: so
+  // where such blocks are at least an eighth of the key blocks; kOn: so
+  // wherever there are some (tests); kOff: the dk/dv pass does every key
+  // block.
+  Choice dq_local_keys = Choice::kAuto;
 };
 
 // True when the current device runs the Hopper (sm_90a) kernels.

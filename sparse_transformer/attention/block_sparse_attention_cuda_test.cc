@@ -426,8 +426,10 @@ TEST_P(BlockSparseAttentionCudaTest, MatchesCpuReferenceForwardAndBackward) {
   // which at these sizes is nearly every tile), both mma.sync paths forced
   // (merged query tiles + split column lists, and one block per CTA), and,
   // on a Hopper GPU with head dim 64, wgmma for all three passes: with a dq
-  // pass and no split tiles, with the longer half of the tiles split, and
-  // with dq computed in the dk/dv pass. Each forced path runs once with the
+  // pass, no split tiles and every key block in the dk/dv pass, with the
+  // longer half of the tiles split and the dq pass computing dK and dV of
+  // every key block whose queries are all in one of its tiles, and with dq
+  // computed in the dk/dv pass. Each forced path runs once with the
   // heads interleaved in the grid and once head after head.
   using Choice = UploadOptions::Choice;
   const UploadOptions modes[6] = {
@@ -437,17 +439,19 @@ TEST_P(BlockSparseAttentionCudaTest, MatchesCpuReferenceForwardAndBackward) {
       UploadOptions{Choice::kOff, Choice::kOff, Choice::kOff, false,
                     Choice::kAuto, Choice::kOff},
       UploadOptions{Choice::kAuto, Choice::kAuto, Choice::kOn, false,
-                    Choice::kOff, Choice::kOff},
+                    Choice::kOff, Choice::kOff, Choice::kOff},
       UploadOptions{Choice::kAuto, Choice::kAuto, Choice::kOn, false,
-                    Choice::kOn, Choice::kOn},
+                    Choice::kOn, Choice::kOn, Choice::kOn},
       UploadOptions{Choice::kAuto, Choice::kAuto, Choice::kOn, true,
                     Choice::kAuto, Choice::kOff}};
   const char* names[6] = {
       "auto",
       "merged/split, heads interleaved",
       "per-block, head after head",
-      "Hopper wgmma, dq pass, no split tiles, head after head",
-      "Hopper wgmma, dq pass, half the tiles split, heads interleaved",
+      "Hopper wgmma, dq pass, no split tiles, no dq-pass keys, head after "
+      "head",
+      "Hopper wgmma, dq pass, half the tiles split, dq-pass keys wherever "
+      "possible, heads interleaved",
       "Hopper wgmma, dq fused into dk/dv, head after head"};
   const bool hopper = HopperAttentionAvailable() && K == 64;
   for (int mode = 0; mode < (hopper ? 6 : 3); ++mode) {

@@ -682,6 +682,7 @@ struct QueryTile {
   const int32_t* inv;
   const int32_t* code_row;  // this warpgroup's codes of the list's first entry
   int nent, nsteps, gw, r0, wg_first;
+  int tile_id, layout_head;      // the tile in its head's list, the layout head
   RowStream<BL, 256, false> kv;  // its copies: !kTma (kTma reads kv.ids)
   int next_codes[St::E][NB];
   // kTma: the K/V ring filled by thread 0 through two tensor maps over the
@@ -714,6 +715,8 @@ struct QueryTile {
     const int64_t* ro =
         tiles.offsets + static_cast<int64_t>(lh) * (tiles.num_tiles + 1);
     e0 = ro[tile];
+    tile_id = tile;
+    layout_head = lh;
     nent = static_cast<int>(ro[tile + 1] - e0);
     nsteps = St::Count(nent);
     gw = (warp * 16) / BL;
@@ -990,6 +993,71 @@ __global__ void __launch_bounds__(256, 2)
 
 // ---- Backward: dq pass ------------------------------------------------------
 
+// The dq pass's last two steps may hold key blocks of
+// LayoutView::dq_local_keys (bit e of a step's `local`: slice e), whose
+// every query is in this CTA's 128 rows: the CTA computes their dV = P^T dO
+// and dK = scale dS^T Q over those rows. During the step its P and dS (bf16)
+// go into ring slots no step uses any more, rows 0-63 into one, 64-127 into
+// the next: step nsteps - 2 + s into the slots of steps nsteps + 2 s and
+// nsteps + 2 s + 1 (the last is step nsteps - 2's, free once every thread is
+// past it: a CTA barrier at step nsteps - 1; the others no load fills, and
+// every thread is past their last reader, see BeginStep). The products come
+// after the loop, where the loop's registers are free (inside it they made
+// ptxas spill 150 bytes).
+template <typename T, typename QT>
+__device__ __forceinline__ T* DqLocalTile(const QT& qt, T* ring, int s,
+                                          int half) {
+  return ring + ((qt.nsteps + 2 * s + half) % kQStages) * kW * kD;
+}
+// Element offset of this lane's pair (row g + 8 h, columns 8 j + 2 t4 ..) in
+// its warp's 16 rows of such a tile.
+template <typename QT>
+__device__ __forceinline__ int DqLocalAt(const QT& qt, int j, int h) {
+  return Swz((qt.warp % 4) * 16 + qt.g + 8 * h, j) + 2 * qt.t4;
+}
+// After the loop, for the step nsteps - 2 + s: warpgroup 0 computes dV,
+// warpgroup 1 dK (keys x 64, 8 products of 16 queries, both operands
+// MN-major), and each warp stores its 16 keys where their slice is local.
+// Every thread of the CTA calls it (CTA barriers).
+template <typename T, int BL, typename QT>
+__device__ __forceinline__ void DqLocalProducts(const QT& qt, int s, int local,
+                                                const int32_t* cols, T* ks,
+                                                T* vs, const T* qs,
+                                                const T* dos, float scale,
+                                                T* dk, T* dv) {
+  using St = Steps<BL>;
+  const int it = qt.nsteps - 2 + s;
+  ProxyFence();
+  __syncthreads();  // every P and dS row is in; the last step's products done
+  // Warpgroup 0: A = P^T (P's tiles), B = dO; 1: A = dS^T, B = Q.
+  T* a = qt.wg ? vs : ks;
+  const T* b = qt.wg ? qs : dos;  // [128][64]
+  float d[8][4];
+  WgFence();
+#pragma unroll
+  for (int kk = 0; kk < 8; ++kk) {
+    Wgmma<T>::template SS64<1, 1>(
+        d, MNMajor(DqLocalTile(qt, a, s, kk / 4), kk % 4),
+        MNMajor(b + (kk / 4) * kW * kD, kk % 4), kk > 0);
+  }
+  WgCommit();
+  WgWait();
+  Pin(d);
+  __syncthreads();  // every product is done with the tiles
+  // Row r of this warp: key 16 w4 + r of the step; staged in this warp's
+  // own rows of P's tile.
+  const int w4 = qt.warp % 4;
+  const float sc = qt.wg ? scale : 1.f;
+  StoreRowsStaged((qt.wg ? dk : dv) + qt.slab * kD,
+                  DqLocalTile(qt, ks, s, qt.wg) + w4 * 16 * kD, d, sc, sc,
+                  qt.lane, [&](int r) -> int64_t {
+                    const int key = w4 * 16 + r;
+                    if (!((local >> (BL < kW ? key / BL : 0)) & 1)) return -1;
+                    const int blk = __ldg(cols + qt.e0 + St::Entry(it, key));
+                    return static_cast<int64_t>(blk) * BL + St::Offset(it, key);
+                  });
+}
+
 constexpr int kDqSmem = (2 * 128 + 2 * kQStages * kW) * kD * 2 + 1024;
 
 // dq = scale * sum_j dS_ij k_j, dS = P * (dP - delta), dP = dout V^T.
@@ -997,14 +1065,17 @@ constexpr int kDqSmem = (2 * 128 + 2 * kQStages * kW) * kD * 2 + 1024;
 // A operands of S = Q K^T and dP = dO V^T. Two CTAs per SM (128 registers;
 // 24 and 52 bytes of spill at blocks 128 and 32 with the cp.async ring, 0
 // and 36 with TMA) for blocks of 32 and up, one for blocks of 16, which
-// would spill 372 bytes at two (KERNEL_NOTES.md, v29, v33, v56).
-template <typename T, int BL, bool kTma>
+// would spill 372 bytes at two (KERNEL_NOTES.md, v29, v33, v56). kLocal:
+// the layout has LayoutView::dq_local_keys (a kernel of its own: their code
+// made the other steps 3% slower, KERNEL_NOTES.md, v76).
+template <typename T, int BL, bool kTma, bool kLocal>
 __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
     DqKernel(LayoutView L, RowTiles tiles, int heads, float scale_log2,
              float scale, const T* __restrict__ q, const T* __restrict__ k,
              const T* __restrict__ v, const T* __restrict__ dout,
              const float* __restrict__ lse, const float* __restrict__ delta,
-             T* __restrict__ dq, const __grid_constant__ CUtensorMap tm_k,
+             T* __restrict__ dq, T* __restrict__ dk, T* __restrict__ dv,
+             const __grid_constant__ CUtensorMap tm_k,
              const __grid_constant__ CUtensorMap tm_v) {
   using St = Steps<BL>;
   extern __shared__ unsigned char smem_raw[];
@@ -1024,18 +1095,41 @@ __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
                                  qt.inv, lse + qt.slab, delta + qt.slab);
   const T* qw = qt.Own(qs);
   const T* dow = qt.Own(dos);
+  // The key blocks of the last two steps whose dK and dV this CTA computes
+  // (LayoutView::dq_local_keys): every query that uses them is in this tile.
+  const int local_mask =
+      kLocal ? __ldg(L.dq_local_keys +
+                     static_cast<int64_t>(qt.layout_head) * tiles.num_tiles +
+                     qt.tile_id)
+             : 0;
 
   float acc[8][4] = {};
-  for (int it = 0; it < qt.nsteps; ++it) {
+  // Step it; kLocalSteps: one of the last two of a tile with local keys (the
+  // code for them only there: in every step it made ptxas spill in the
+  // loop, and the fixed pattern's dq steps took 14% longer).
+  auto step = [&](int it, auto local_steps) {
+    constexpr bool kLocalSteps = decltype(local_steps)::value;
     int code[St::E];
     const bool use = qt.BeginStep(it, ks, vs, k, v, code);
     if (kTimeline && it == 0) TimelineMark(kTimelineDq, &CtaTimes::first_ns);
+    // This step's slices (bit e) whose keys are this CTA's (CTA-uniform).
+    const int local_s = it - (qt.nsteps - 2);  // 0 or 1 on the last two
+    const int local =
+        kLocalSteps ? (local_mask >> (local_s * St::E)) & ((1 << St::E) - 1)
+                    : 0;
+    // A local step's P and dS tiles (this warpgroup's rows); at the last
+    // step one is the step before's slot (every thread must be past it).
+    if (local != 0 && local_s == 1) __syncthreads();
+    T* const p_own = DqLocalTile(qt, ks, local_s, qt.wg);
+    T* const ds_own = DqLocalTile(qt, vs, local_s, qt.wg);
     if (use) {
       const T* kb = ks + (it % kQStages) * kW * kD;
       const T* vb = vs + (it % kQStages) * kW * kD;
       float s[8][4], dp[8][4];
       IssueTwoScoreProducts<T>(s, qw, kb, dp, dow, vb);
-      const bool full = AllFull(code);  // every key live for every row
+      // Every key live for every row (a local step takes the masked path,
+      // which keeps P).
+      const bool full = AllFull(code) && local == 0;
       LaneBits bits[St::E][2];
       if (!full) qt.Bits(L, it, code, bits);  // as in the forward
       WaitScores(s, dp);
@@ -1045,10 +1139,13 @@ __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
       // pass's time follows its instruction count (KERNEL_NOTES.md, v50).
       // (`full || test` in one loop instead makes ptxas test every element
       // with compare chains: 82 more instructions a step.)
-      auto scores_to_ds = [&](auto masked) {
+      // kLocal: P and dS also into the local step's tiles (bf16).
+      auto scores_to_ds = [&](auto masked, auto local_step) {
         constexpr bool kMasked = decltype(masked)::value;
+        constexpr bool kLocal = decltype(local_step)::value;
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
+          float pj[4];
 #pragma unroll
           for (int i = 0; i < 4; ++i) {
             const int c = (j * 8) % qt.kSlice + (i & 1);
@@ -1056,19 +1153,59 @@ __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
             const float p =
                 !kMasked || bits[St::Slice(j)][i >> 1].Test(c) ? e : 0.f;
             s[j][i] = p * (dp[j][i] - rows.delta[i >> 1]);
+            pj[i] = p;
+          }
+          if constexpr (kLocal) {
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+              *reinterpret_cast<uint32_t*>(p_own + DqLocalAt(qt, j, h)) =
+                  Ops<T>::pack(pj[2 * h], pj[2 * h + 1]);
+              *reinterpret_cast<uint32_t*>(ds_own + DqLocalAt(qt, j, h)) =
+                  Ops<T>::pack(s[j][2 * h], s[j][2 * h + 1]);
+            }
           }
         }
       };
       if (full) {
-        scores_to_ds(std::false_type());
+        scores_to_ds(std::false_type(), std::false_type());
+      } else if (!kLocalSteps || local == 0) {
+        scores_to_ds(std::true_type(), std::false_type());
       } else {
-        scores_to_ds(std::true_type());
+        scores_to_ds(std::true_type(), std::true_type());
       }
       AccumulatePB<T>(acc, s, kb);
+    } else if (local != 0) {  // no key of the step for these rows: zeros
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          *reinterpret_cast<uint32_t*>(p_own + DqLocalAt(qt, j, h)) = 0u;
+          *reinterpret_cast<uint32_t*>(ds_own + DqLocalAt(qt, j, h)) = 0u;
+        }
+      }
     }
+  };
+  if constexpr (kLocal) {
+    const int plain_steps = local_mask != 0 ? max(qt.nsteps - 2, 0) : qt.nsteps;
+    for (int it = 0; it < plain_steps; ++it) step(it, std::false_type());
+    for (int it = plain_steps; it < qt.nsteps; ++it) step(it, std::true_type());
+  } else {
+    for (int it = 0; it < qt.nsteps; ++it) step(it, std::false_type());
   }
   CpAsyncWait<0>();
   TimelineMark(kTimelineDq, &CtaTimes::loop_ns);
+  // dK, dV of the local key blocks of the last two steps (every thread:
+  // CTA barriers).
+  if (kLocal && local_mask != 0) {
+#pragma unroll
+    for (int ls = 0; ls < 2; ++ls) {
+      const int local = (local_mask >> (ls * St::E)) & ((1 << St::E) - 1);
+      if (local != 0 && qt.nsteps - 2 + ls >= 0) {
+        DqLocalProducts<T, BL>(qt, ls, local, tiles.cols, ks, vs, qs, dos,
+                               scale, dk, dv);
+      }
+    }
+  }
   // dq through shared memory (Q's tile, free once both warpgroups are past
   // their last product) as 16-byte rows (v71).
   __syncthreads();
@@ -1689,22 +1826,29 @@ int LaunchForwardKernel(const LayoutView& L, const Problem& p, const void* q,
 template <typename T, int BL>
 int LaunchDqKernel(const LayoutView& L, const Problem& p, const void* q,
                    const void* k, const void* v, const float* lse,
-                   const void* dout, const float* delta, void* dq,
-                   cudaStream_t s) {
+                   const void* dout, const float* delta, void* dq, void* dk,
+                   void* dv, cudaStream_t s) {
   KvMaps maps;
   return WithKvMaps<T, BL, kDqTma<BL>>(L, p, k, v, &maps, [&](auto tma) -> int {
     constexpr bool kTma = decltype(tma)::value;
-    static const cudaError_t ok = PrepareSmem(DqKernel<T, BL, kTma>, kDqSmem);
-    if (ok != cudaSuccess) return ok;
     const RowTiles tiles = HopperRowTiles(L);
     const dim3 grid =
         GridFor(L.interleave_heads, tiles.num_tiles, p.heads, p.batch);
-    DqKernel<T, BL, kTma><<<grid, 256, kDqSmem, s>>>(
-        L, tiles, p.heads, p.scale * kLog2e, p.scale, static_cast<const T*>(q),
-        static_cast<const T*>(k), static_cast<const T*>(v),
-        static_cast<const T*>(dout), lse, delta, static_cast<T*>(dq), maps.k,
-        maps.v);
-    return cudaGetLastError();
+    auto launch = [&](auto local) -> int {
+      constexpr bool kLocal = decltype(local)::value;
+      static const cudaError_t ok =
+          PrepareSmem(DqKernel<T, BL, kTma, kLocal>, kDqSmem);
+      if (ok != cudaSuccess) return ok;
+      DqKernel<T, BL, kTma, kLocal><<<grid, 256, kDqSmem, s>>>(
+          L, tiles, p.heads, p.scale * kLog2e, p.scale,
+          static_cast<const T*>(q), static_cast<const T*>(k),
+          static_cast<const T*>(v), static_cast<const T*>(dout), lse, delta,
+          static_cast<T*>(dq), static_cast<T*>(dk), static_cast<T*>(dv), maps.k,
+          maps.v);
+      return cudaGetLastError();
+    };
+    return L.dq_local_keys ? launch(std::true_type())
+                           : launch(std::false_type());
   });
 }
 
@@ -1800,11 +1944,12 @@ int Forward(const LayoutView& L, const Problem& p, const void* q, const void* k,
 
 int BackwardDq(const LayoutView& L, const Problem& p, const void* q,
                const void* k, const void* v, const float* lse, const void* dout,
-               const float* delta, void* dq, CUstream_st* stream) {
+               const float* delta, void* dq, void* dk, void* dv,
+               CUstream_st* stream) {
   if (!Usable(L, p)) return cudaErrorInvalidValue;
   return ByTypeAndBlock(p.dtype, L.block, [&](auto t, auto bl) {
     return LaunchDqKernel<decltype(t), decltype(bl)::value>(
-        L, p, q, k, v, lse, dout, delta, dq, stream);
+        L, p, q, k, v, lse, dout, delta, dq, dk, dv, stream);
   });
 }
 

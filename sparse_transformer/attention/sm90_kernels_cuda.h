@@ -16,10 +16,12 @@ int Forward(const LayoutView& layout, const Problem& problem, const void* q,
             const void* k, const void* v, void* out, float* lse,
             CUstream_st* stream);
 
-// dq pass of the backward (delta already computed).
+// dq pass of the backward (delta already computed); also dk and dv of the
+// key blocks in LayoutView::dq_local_keys.
 int BackwardDq(const LayoutView& layout, const Problem& problem, const void* q,
                const void* k, const void* v, const float* lse, const void* dout,
-               const float* delta, void* dq, CUstream_st* stream);
+               const float* delta, void* dq, void* dk, void* dv,
+               CUstream_st* stream);
 
 // dk/dv pass of the backward over the column tiles (delta already computed).
 // With dq_acc ([B, H, N, 64] fp32, zeroed) it also adds sum_j dS_ij k_j to

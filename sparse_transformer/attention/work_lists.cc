@@ -109,7 +109,8 @@ std::vector<std::pair<int, int>> CutIntoTiles(const AttentionLayout& layout,
 
 }  // namespace
 
-ColumnTiles BuildColumnTiles(const AttentionLayout& layout, int start_steps) {
+ColumnTiles BuildColumnTiles(const AttentionLayout& layout, int start_steps,
+                             absl::Span<const uint8_t> skip) {
   const int nb = layout.num_blocks();
   ColumnTiles out;
   out.cg = std::max(1, 128 / layout.block());
@@ -119,7 +120,7 @@ ColumnTiles BuildColumnTiles(const AttentionLayout& layout, int start_steps) {
   };
   // Per head: its tiles, longest union first.
   std::vector<std::vector<Group>> heads(layout.heads());
-  std::vector<int32_t> order(nb);
+  std::vector<int32_t> order;
   for (int h = 0; h < layout.heads(); ++h) {
     const int64_t* ho =
         layout.col_offsets().data() + static_cast<int64_t>(h) * (nb + 1);
@@ -129,7 +130,11 @@ ColumnTiles BuildColumnTiles(const AttentionLayout& layout, int start_steps) {
     auto last = [&](int b) {
       return ho[b] < ho[b + 1] ? layout.col_rows()[ho[b + 1] - 1] : -1;
     };
-    for (int b = 0; b < nb; ++b) order[b] = b;
+    order.clear();
+    for (int b = 0; b < nb; ++b) {
+      if (skip.empty() || !skip[static_cast<int64_t>(h) * nb + b])
+        order.push_back(b);
+    }
     std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
       return std::make_pair(last(a), first(a)) <
              std::make_pair(last(b), first(b));
@@ -163,6 +168,45 @@ ColumnTiles BuildColumnTiles(const AttentionLayout& layout, int start_steps) {
       out.rows.insert(out.rows.end(), gr.rows.begin(), gr.rows.end());
       out.codes.insert(out.codes.end(), gr.codes.begin(), gr.codes.end());
       out.offsets.push_back(static_cast<int64_t>(out.rows.size()));
+    }
+  }
+  return out;
+}
+
+DqLocalKeys BuildDqLocalKeys(const AttentionLayout& layout,
+                             absl::Span<const int64_t> offsets,
+                             absl::Span<const int32_t> cols, int num_tiles) {
+  const int nb = layout.num_blocks();
+  const int bl = layout.block();
+  const int G = std::max(1, cuda::kTileRows / bl);        // query blocks a tile
+  const int E = std::max(1, cuda::kHopperStepRows / bl);  // blocks a step
+  const int per_block = std::max(1, bl / cuda::kHopperStepRows);  // steps
+  DqLocalKeys out;
+  out.masks.assign(static_cast<size_t>(layout.heads()) * num_tiles, 0);
+  out.local.assign(static_cast<size_t>(layout.heads()) * nb, 0);
+  for (int h = 0; h < layout.heads(); ++h) {
+    const int64_t* ho =
+        layout.col_offsets().data() + static_cast<int64_t>(h) * (nb + 1);
+    const int64_t* to =
+        offsets.data() + static_cast<int64_t>(h) * (num_tiles + 1);
+    for (int b = 0; b < nb; ++b) {
+      if (ho[b] == ho[b + 1]) continue;  // no queries: the dk/dv pass zeroes
+      const int t = layout.col_rows()[ho[b]] / G;
+      if (layout.col_rows()[ho[b + 1] - 1] / G != t) continue;
+      const int32_t* first = cols.data() + to[t];
+      const int32_t* last = cols.data() + to[t + 1];
+      const int32_t* at = std::lower_bound(first, last, b);
+      if (at == last || *at != b) continue;  // not in the list (cannot be)
+      const int i = static_cast<int>(at - first);
+      const int nsteps =
+          cuda::HopperListSteps(static_cast<int>(last - first), bl);
+      const int step = i / E * per_block;  // its first step
+      if (step < nsteps - 2) continue;
+      int32_t& mask = out.masks[static_cast<size_t>(h) * num_tiles + t];
+      for (int s = step; s < step + per_block; ++s)
+        mask |= 1 << ((s - (nsteps - 2)) * E + i % E);
+      out.local[static_cast<size_t>(h) * nb + b] = 1;
+      ++out.count;
     }
   }
   return out;

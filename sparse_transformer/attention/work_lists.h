@@ -55,8 +55,33 @@ inline constexpr int kTileStartSteps = 2;
 // pair with each other, local windows with their neighbours), and the order
 // is cut into runs of at most CG blocks that minimise the modelled time of
 // the pass: the sum over tiles of the union's steps plus `start_steps`.
+// Key blocks with skip[h * NB + b] set (the dq pass's, below) are left out.
 ColumnTiles BuildColumnTiles(const AttentionLayout& layout,
-                             int start_steps = kTileStartSteps);
+                             int start_steps = kTileStartSteps,
+                             absl::Span<const uint8_t> skip = {});
+
+// Key blocks whose dK and dV the Hopper dq pass computes, so that the dk/dv
+// pass leaves them out (LayoutView::dq_local_keys): those whose column list
+// lies in one query tile (128 rows) and whose entries in that tile's list
+// fall in its last two 64-key steps (where the dq CTA has two ring slots
+// free for P and dS). The fixed pattern's non-summary blocks are such: used
+// by the queries of their own 128-block only. Without them the dk/dv pass
+// ran them as tiles of 2 steps that held an SM 5.8 us each, mostly waiting
+// for their first rows (KERNEL_NOTES.md, v76).
+// The query tiles' lists as the Hopper kernels walk them: `offsets`
+// [LH*(NT+1)] and `cols` (key blocks), the merged lists of BuildTileLists
+// for blocks of 32 and 64, the layout's row CSR for blocks of 128.
+struct DqLocalKeys {
+  // [LH*NT]: bit (s * E + e) for slice e (of E = 64 / block blocks a step,
+  // 1 for block 128) of step nsteps - 2 + s of the tile's list whose key
+  // block is the dq pass's.
+  std::vector<int32_t> masks;
+  std::vector<uint8_t> local;  // [LH*NB] 1: key block b of head h is
+  int64_t count = 0;           // blocks with local set
+};
+DqLocalKeys BuildDqLocalKeys(const AttentionLayout& layout,
+                             absl::Span<const int64_t> offsets,
+                             absl::Span<const int32_t> cols, int num_tiles);
 
 }  // namespace st::attention
 

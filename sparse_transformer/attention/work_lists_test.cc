@@ -183,6 +183,66 @@ TEST(ColumnTilesTest, CutCostsNoMoreThanTheFewestTiles) {
   }
 }
 
+TEST(DqLocalKeysTest, FixedNonSummaryBlocksOfTheLastTwoSteps) {
+  // fixed(128, 32), blocks of 32: query tile j's list is the j summary
+  // blocks 3, 7, .., 4j - 1 and then its own 4j .. 4j + 3, two a step. Key
+  // blocks 4j + 1 and 4j + 2 (used by tile j's queries only) always fall in
+  // the last two steps, 4j only for even j (for odd j it shares a step with
+  // summary block 4j - 1), and the last summary block (used by its own query
+  // block only) too.
+  const auto layout = Build(Fixed(4096, 32));
+  const int nb = layout->num_blocks(), nt = nb / 4;
+  const TileLists lists = BuildTileLists(*layout, 4);
+  const DqLocalKeys local =
+      BuildDqLocalKeys(*layout, lists.offsets, lists.ids, nt);
+  ASSERT_EQ(local.masks.size(), static_cast<size_t>(nt));
+  ASSERT_EQ(local.local.size(), static_cast<size_t>(nb));
+  int64_t count = 0;
+  for (int b = 0; b < nb; ++b) {
+    const int j = b / 4, r = b % 4;
+    const bool expect =
+        r == 1 || r == 2 || (r == 0 && j % 2 == 0) || b == nb - 1;
+    EXPECT_EQ(local.local[b], expect ? 1 : 0) << "key block " << b;
+    count += expect;
+  }
+  EXPECT_EQ(local.count, count);
+  for (int j = 0; j < nt; ++j) {
+    // Even j: the last two steps [4j, 4j+1] [4j+2, 4j+3], bits 0, 1, 2.
+    // Odd j: [4j-1, 4j] [4j+1, 4j+2] [4j+3]: bits 0 and 1 (4j+3, bit 2,
+    // only in the last tile).
+    int expect = j % 2 == 0 ? 0b111 : 0b011;
+    if (j == nt - 1) expect |= 0b100;  // the last summary block
+    EXPECT_EQ(local.masks[j], expect) << "tile " << j;
+  }
+  // Left out of the dk/dv pass's tiles.
+  const ColumnTiles tiles = BuildColumnTiles(*layout, kTileStartSteps,
+                                             absl::MakeConstSpan(local.local));
+  for (int32_t b : tiles.keys) {
+    if (b >= 0) {
+      EXPECT_FALSE(local.local[b]) << "key block " << b;
+    }
+  }
+}
+
+TEST(DqLocalKeysTest, DenseLastBlockOnly) {
+  // Dense causal, blocks of 128 (the row CSR, two steps a block): only the
+  // last key block is used by one query block alone; its two steps are the
+  // last two of that block's list.
+  PatternConfig dense;
+  dense.kind = PatternKind::kDense;
+  dense.n = 1024;
+  dense.block = 128;
+  const auto layout = Build(dense);
+  const int nb = layout->num_blocks();
+  const DqLocalKeys local =
+      BuildDqLocalKeys(*layout, layout->row_offsets(), layout->row_cols(), nb);
+  EXPECT_EQ(local.count, 1);
+  EXPECT_EQ(local.local[nb - 1], 1);
+  for (int t = 0; t < nb; ++t) {
+    EXPECT_EQ(local.masks[t], t == nb - 1 ? 0b11 : 0) << "tile " << t;
+  }
+}
+
 TEST(TileListsTest, MergedRowsAreTheUnionOfTheTilesBlocks) {
   const auto layout = Build(Fixed(2048, 32));
   const int G = 4;
