@@ -1139,10 +1139,10 @@ __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
       // pass's time follows its instruction count (KERNEL_NOTES.md, v50).
       // (`full || test` in one loop instead makes ptxas test every element
       // with compare chains: 82 more instructions a step.)
-      // kLocal: P and dS also into the local step's tiles (bf16).
+      // kWriteLocal: P and dS also into the local step's tiles (bf16).
       auto scores_to_ds = [&](auto masked, auto local_step) {
         constexpr bool kMasked = decltype(masked)::value;
-        constexpr bool kLocal = decltype(local_step)::value;
+        constexpr bool kWriteLocal = decltype(local_step)::value;
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
           float pj[4];
@@ -1155,7 +1155,7 @@ __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
             s[j][i] = p * (dp[j][i] - rows.delta[i >> 1]);
             pj[i] = p;
           }
-          if constexpr (kLocal) {
+          if constexpr (kWriteLocal) {
 #pragma unroll
             for (int h = 0; h < 2; ++h) {
               *reinterpret_cast<uint32_t*>(p_own + DqLocalAt(qt, j, h)) =
