@@ -1122,6 +1122,10 @@ __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
     if (local != 0 && local_s == 1) __syncthreads();
     T* const p_own = DqLocalTile(qt, ks, local_s, qt.wg);
     T* const ds_own = DqLocalTile(qt, vs, local_s, qt.wg);
+    // This lane's pair (row g + 8 h, columns 8 j + 2 t4 ..) of P or dS.
+    auto write_local = [&](T* tile, int j, int h, uint32_t pair) {
+      *reinterpret_cast<uint32_t*>(tile + DqLocalAt(qt, j, h)) = pair;
+    };
     if (use) {
       const T* kb = ks + (it % kQStages) * kW * kD;
       const T* vb = vs + (it % kQStages) * kW * kD;
@@ -1158,10 +1162,9 @@ __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
           if constexpr (kWriteLocal) {
 #pragma unroll
             for (int h = 0; h < 2; ++h) {
-              *reinterpret_cast<uint32_t*>(p_own + DqLocalAt(qt, j, h)) =
-                  Ops<T>::pack(pj[2 * h], pj[2 * h + 1]);
-              *reinterpret_cast<uint32_t*>(ds_own + DqLocalAt(qt, j, h)) =
-                  Ops<T>::pack(s[j][2 * h], s[j][2 * h + 1]);
+              write_local(p_own, j, h, Ops<T>::pack(pj[2 * h], pj[2 * h + 1]));
+              write_local(ds_own, j, h,
+                          Ops<T>::pack(s[j][2 * h], s[j][2 * h + 1]));
             }
           }
         }
@@ -1179,8 +1182,8 @@ __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
       for (int j = 0; j < 8; ++j) {
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-          *reinterpret_cast<uint32_t*>(p_own + DqLocalAt(qt, j, h)) = 0u;
-          *reinterpret_cast<uint32_t*>(ds_own + DqLocalAt(qt, j, h)) = 0u;
+          write_local(p_own, j, h, 0u);
+          write_local(ds_own, j, h, 0u);
         }
       }
     }
@@ -1706,7 +1709,8 @@ __global__ void __launch_bounds__(256, 1)
   // ring, free once every warp is past the loop) and out as 16-byte rows
   // (v70: 1.95 -> 0.80 us a tile).
   __syncthreads();
-  if (own_block < 0) return;                      // an empty slot of the tile
+  // An empty slot of the tile: nothing to store.
+  if (own_block < 0) return;
   T* stage = qs + (wg * 4 + warp) * 2 * 16 * kD;  // [2][16][64]
   const int64_t key0 = static_cast<int64_t>(own_block) * BL + tk % BL;
   auto key_row = [&](int r) -> int64_t {
@@ -1872,54 +1876,52 @@ int LaunchDkvKernel(const LayoutView& L, const Problem& p, const void* q,
         LayoutView view = L;
         const int split = view.dkv_split_tiles =
             kDq ? 0 : std::min(std::max(L.dkv_split_tiles, 0), L.num_col_tiles);
+        // One launch of a dk/dv kernel, with an optional launch attribute.
+        auto launch = [&](auto kernel, dim3 grid, cudaStream_t stream,
+                          cudaLaunchAttribute* attr) {
+          cudaLaunchConfig_t config = {};
+          config.gridDim = grid;
+          config.blockDim = dim3(256);
+          config.dynamicSmemBytes = kSmem;
+          config.stream = stream;
+          config.attrs = attr;
+          config.numAttrs = attr ? 1 : 0;
+          return cudaLaunchKernelEx(
+              &config, kernel, view, p.heads, p.scale * kLog2e, p.scale,
+              static_cast<const T*>(q), static_cast<const T*>(k),
+              static_cast<const T*>(v), static_cast<const T*>(dout), lse, delta,
+              static_cast<T*>(dk), static_cast<T*>(dv), dq_acc, maps.k, maps.v);
+        };
         if (split > 0) {
           // The split tiles first, on their own stream: clusters of two
           // CTAs.
           static const cudaError_t split_ok =
               PrepareSmem(DkvKernel<T, BL, false, true, kTma>, kSmem);
           if (split_ok != cudaSuccess) return split_ok;
-          cudaLaunchConfig_t config = {};
-          config.gridDim = GridFor(view.interleave_heads, split, p.heads,
-                                   p.batch, /*per_item=*/2);
-          config.blockDim = dim3(256);
-          config.dynamicSmemBytes = kSmem;
-          config.stream = split_stream;
           cudaLaunchAttribute cluster;
           cluster.id = cudaLaunchAttributeClusterDimension;
           cluster.val.clusterDim.x = 2;
           cluster.val.clusterDim.y = 1;
           cluster.val.clusterDim.z = 1;
-          config.attrs = &cluster;
-          config.numAttrs = 1;
-          const cudaError_t e = cudaLaunchKernelEx(
-              &config, DkvKernel<T, BL, false, true, kTma>, view, p.heads,
-              p.scale * kLog2e, p.scale, static_cast<const T*>(q),
-              static_cast<const T*>(k), static_cast<const T*>(v),
-              static_cast<const T*>(dout), lse, delta, static_cast<T*>(dk),
-              static_cast<T*>(dv), dq_acc, maps.k, maps.v);
+          const cudaError_t e =
+              launch(DkvKernel<T, BL, false, true, kTma>,
+                     GridFor(view.interleave_heads, split, p.heads, p.batch,
+                             /*per_item=*/2),
+                     split_stream, &cluster);
           if (e != cudaSuccess) return e;
         }
         if (L.num_col_tiles > split) {
           // A programmatic dependent of the delta kernel before it on s
           // (its CTAs wait for delta in the kernel; not with fused dq, where
           // a memset sits between them).
-          cudaLaunchConfig_t config = {};
-          config.gridDim = GridFor(view.interleave_heads,
-                                   L.num_col_tiles - split, p.heads, p.batch);
-          config.blockDim = dim3(256);
-          config.dynamicSmemBytes = kSmem;
-          config.stream = s;
           cudaLaunchAttribute pdl;
           pdl.id = cudaLaunchAttributeProgrammaticStreamSerialization;
           pdl.val.programmaticStreamSerializationAllowed = 1;
-          config.attrs = &pdl;
-          config.numAttrs = kDq ? 0 : 1;
-          const cudaError_t e = cudaLaunchKernelEx(
-              &config, DkvKernel<T, BL, kDq, false, kTma>, view, p.heads,
-              p.scale * kLog2e, p.scale, static_cast<const T*>(q),
-              static_cast<const T*>(k), static_cast<const T*>(v),
-              static_cast<const T*>(dout), lse, delta, static_cast<T*>(dk),
-              static_cast<T*>(dv), dq_acc, maps.k, maps.v);
+          const cudaError_t e =
+              launch(DkvKernel<T, BL, kDq, false, kTma>,
+                     GridFor(view.interleave_heads, L.num_col_tiles - split,
+                             p.heads, p.batch),
+                     s, kDq ? nullptr : &pdl);
           if (e != cudaSuccess) return e;
         }
         return cudaGetLastError();
