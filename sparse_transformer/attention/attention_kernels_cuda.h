@@ -92,6 +92,13 @@ struct LayoutView {
   // s * E + e for slice e (E = 64 / block blocks a step, 1 for block 128) of
   // step nsteps - 2 + s; nullptr when there are none (BuildDqLocalKeys).
   const int32_t* dq_local_keys = nullptr;  // [LH*NT]
+  // The Hopper forward's and dq pass's own copy of the tile lists (same
+  // layout as tile_row_*, with empty entries, key block -1 and every code
+  // kAbsent, that align a tile's own blocks to a 64-key step; AlignOwnBlocks
+  // in work_lists.h), or nullptr: they walk tile_row_*.
+  const int64_t* hopper_tile_row_offsets = nullptr;  // [LH*(NT+1)]
+  const int32_t* hopper_tile_row_cols = nullptr;     // [U']
+  const int32_t* hopper_tile_row_codes = nullptr;    // [U'*G]
 };
 
 inline constexpr int kAbsent =

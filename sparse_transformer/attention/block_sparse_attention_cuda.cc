@@ -171,14 +171,23 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout,
   if (v.hopper_cols) {
     // The key blocks whose dK, dV the Hopper dq pass computes (blocks of 32
     // to 128, no permutation; not with fused dq, which has no dq pass).
+    // For blocks of 32 the Hopper forward and dq walk their own copy of the
+    // query tiles' lists, with the tile's own blocks aligned to a step
+    // (AlignOwnBlocks) so that more of them are the dq pass's.
     DqLocalKeys local;
+    TileLists aligned;
     if (options.dq_local_keys != Choice::kOff && v.hopper_dq &&
         !v.hopper_fused_dq && !layout.has_permutation() &&
         layout.block() >= 32) {
-      local =
-          G > 1 ? BuildDqLocalKeys(layout, rows.offsets, rows.ids, v.num_tiles)
-                : BuildDqLocalKeys(layout, layout.row_offsets(),
-                                   layout.row_cols(), v.num_tiles);
+      if (G > 1) {
+        aligned = AlignOwnBlocks(rows, layout.heads(), v.num_tiles, G,
+                                 cuda::kHopperStepRows / layout.block());
+        local =
+            BuildDqLocalKeys(layout, aligned.offsets, aligned.ids, v.num_tiles);
+      } else {
+        local = BuildDqLocalKeys(layout, layout.row_offsets(),
+                                 layout.row_cols(), v.num_tiles);
+      }
     }
     // Only where they are at least an eighth of the key blocks: the dq
     // kernel that computes them is a variant whose other steps are ~3%
@@ -191,6 +200,12 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout,
     }
     if (local.count > 0) {
       ST_UPLOAD(dq_local_keys, absl::MakeConstSpan(local.masks));
+      if (aligned.ids.size() != rows.ids.size()) {
+        ST_UPLOAD(hopper_tile_row_offsets,
+                  absl::MakeConstSpan(aligned.offsets));
+        ST_UPLOAD(hopper_tile_row_cols, absl::MakeConstSpan(aligned.ids));
+        ST_UPLOAD(hopper_tile_row_codes, absl::MakeConstSpan(aligned.codes));
+      }
     }
     const ColumnTiles cols =
         BuildColumnTiles(layout, kTileStartSteps,

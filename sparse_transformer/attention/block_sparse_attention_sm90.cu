@@ -1010,10 +1010,16 @@ __device__ __forceinline__ T* DqLocalTile(const QT& qt, T* ring, int s,
   return ring + ((qt.nsteps + 2 * s + half) % kQStages) * kW * kD;
 }
 // Element offset of this lane's pair (row g + 8 h, columns 8 j + 2 t4 ..) in
-// its warp's 16 rows of such a tile.
-template <typename QT>
-__device__ __forceinline__ int DqLocalAt(const QT& qt, int j, int h) {
-  return Swz((qt.warp % 4) * 16 + qt.g + 8 * h, j) + 2 * qt.t4;
+// its warp's 16 rows of such a tile. From the thread index read anew
+// (volatile) in the step that writes: derived from the loop's own indices,
+// the sixteen offsets were computed once before the loop and held registers
+// through every step of it (the kernel variant spilled 72-112 bytes, its
+// plain steps 3% slower than the plain kernel's; KERNEL_NOTES.md, v78).
+__device__ __forceinline__ int DqLocalAt(int j, int h) {
+  int tid;
+  asm volatile("mov.u32 %0, %%tid.x;" : "=r"(tid));
+  const int lane = tid % 32;
+  return Swz((tid / 32 % 4) * 16 + lane / 4 + 8 * h, j) + 2 * (lane % 4);
 }
 // After the loop, for the step nsteps - 2 + s: warpgroup 0 computes dV,
 // warpgroup 1 dK (keys x 64, 8 products of 16 queries, both operands
@@ -1045,12 +1051,14 @@ __device__ __forceinline__ void DqLocalProducts(const QT& qt, int s, int local,
   Pin(d);
   __syncthreads();  // every product is done with the tiles
   // Row r of this warp: key 16 w4 + r of the step; staged in this warp's
-  // own rows of P's tile.
-  const int w4 = qt.warp % 4;
+  // own rows of P's tile. (The thread index read anew, as in DqLocalAt.)
+  int tid;
+  asm volatile("mov.u32 %0, %%tid.x;" : "=r"(tid));
+  const int w4 = tid / 32 % 4;
   const float sc = qt.wg ? scale : 1.f;
   StoreRowsStaged((qt.wg ? dk : dv) + qt.slab * kD,
                   DqLocalTile(qt, ks, s, qt.wg) + w4 * 16 * kD, d, sc, sc,
-                  qt.lane, [&](int r) -> int64_t {
+                  tid % 32, [&](int r) -> int64_t {
                     const int key = w4 * 16 + r;
                     if (!((local >> (BL < kW ? key / BL : 0)) & 1)) return -1;
                     const int blk = __ldg(cols + qt.e0 + St::Entry(it, key));
@@ -1124,7 +1132,7 @@ __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
     T* const ds_own = DqLocalTile(qt, vs, local_s, qt.wg);
     // This lane's pair (row g + 8 h, columns 8 j + 2 t4 ..) of P or dS.
     auto write_local = [&](T* tile, int j, int h, uint32_t pair) {
-      *reinterpret_cast<uint32_t*>(tile + DqLocalAt(qt, j, h)) = pair;
+      *reinterpret_cast<uint32_t*>(tile + DqLocalAt(j, h)) = pair;
     };
     if (use) {
       const T* kb = ks + (it % kQStages) * kW * kD;
@@ -1726,6 +1734,10 @@ __global__ void __launch_bounds__(256, 1)
 RowTiles HopperRowTiles(const LayoutView& L) {
   if (L.block == 128) {
     return RowTiles{L.row_offsets, L.row_cols, L.row_masks, L.num_blocks};
+  }
+  if (L.hopper_tile_row_offsets != nullptr) {
+    return RowTiles{L.hopper_tile_row_offsets, L.hopper_tile_row_cols,
+                    L.hopper_tile_row_codes, L.num_tiles};
   }
   return RowTiles{L.tile_row_offsets, L.tile_row_cols, L.tile_row_codes,
                   L.num_tiles};

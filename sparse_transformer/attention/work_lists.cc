@@ -61,6 +61,41 @@ TileLists BuildTileLists(const AttentionLayout& layout, int G) {
   return out;
 }
 
+TileLists AlignOwnBlocks(const TileLists& lists, int heads, int num_tiles,
+                         int G, int E) {
+  TileLists out;
+  out.offsets.reserve(lists.offsets.size());
+  out.ids.reserve(lists.ids.size());
+  out.codes.reserve(lists.codes.size());
+  for (int h = 0; h < heads; ++h) {
+    const int64_t* to =
+        lists.offsets.data() + static_cast<int64_t>(h) * (num_tiles + 1);
+    out.offsets.push_back(static_cast<int64_t>(out.ids.size()));
+    for (int t = 0; t < num_tiles; ++t) {
+      const int n = static_cast<int>(to[t + 1] - to[t]);
+      const int32_t* ids = lists.ids.data() + to[t];
+      // The first entry among the tile's own blocks (ids ascending).
+      const int own =
+          static_cast<int>(std::lower_bound(ids, ids + n, t * G) - ids);
+      const int pad = (E - own % E) % E;
+      const bool align =
+          own < n && pad > 0 && (n + pad + E - 1) / E == (n + E - 1) / E;
+      for (int e = 0; e < n; ++e) {
+        if (align && e == own) {
+          out.ids.insert(out.ids.end(), pad, -1);
+          out.codes.insert(out.codes.end(), static_cast<size_t>(pad) * G,
+                           cuda::kAbsent);
+        }
+        out.ids.push_back(ids[e]);
+        const int32_t* codes = lists.codes.data() + (to[t] + e) * G;
+        out.codes.insert(out.codes.end(), codes, codes + G);
+      }
+      out.offsets.push_back(static_cast<int64_t>(out.ids.size()));
+    }
+  }
+  return out;
+}
+
 namespace {
 
 // Per head: the runs of `order` (key blocks; `ho`: the head's column
@@ -195,8 +230,9 @@ DqLocalKeys BuildDqLocalKeys(const AttentionLayout& layout,
       if (layout.col_rows()[ho[b + 1] - 1] / G != t) continue;
       const int32_t* first = cols.data() + to[t];
       const int32_t* last = cols.data() + to[t + 1];
-      const int32_t* at = std::lower_bound(first, last, b);
-      if (at == last || *at != b) continue;  // not in the list (cannot be)
+      // (Not a binary search: the Hopper lists may hold -1 entries.)
+      const int32_t* at = std::find(first, last, b);
+      if (at == last) continue;  // not in the list (cannot be)
       const int i = static_cast<int>(at - first);
       const int nsteps =
           cuda::HopperListSteps(static_cast<int>(last - first), bl);

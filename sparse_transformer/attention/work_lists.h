@@ -31,6 +31,18 @@ struct TileLists {
 };
 TileLists BuildTileLists(const AttentionLayout& layout, int G);
 
+// The Hopper kernels' copy of merged query tiles (LayoutView::
+// hopper_tile_row_*, read by their forward and dq passes): where it costs no
+// 64-key step, empty entries (id -1, every code cuda::kAbsent; the kernels
+// load them as zero rows) go before a tile's first key block among its own
+// query blocks (t * G .. t * G + G - 1), so that those start a step of E =
+// 64 / block entries. In the fixed pattern an odd tile's own first block
+// otherwise shares a step with the last summary block, outside the last two
+// steps where the dq pass computes dK and dV of the tile's own blocks
+// (BuildDqLocalKeys). Lists that gain nothing stay as they are.
+TileLists AlignOwnBlocks(const TileLists& lists, int heads, int num_tiles,
+                         int G, int E);
+
 // The Hopper dk/dv pass's key tiles (LayoutView::col_tile_*): up to
 // CG = 128 / block key blocks a tile (CG = 1 from block 128), with the union
 // of their column lists; per head the tiles with the longest unions first,
@@ -69,8 +81,9 @@ ColumnTiles BuildColumnTiles(const AttentionLayout& layout,
 // ran them as tiles of 2 steps that held an SM 5.8 us each, mostly waiting
 // for their first rows (KERNEL_NOTES.md, v76).
 // The query tiles' lists as the Hopper kernels walk them: `offsets`
-// [LH*(NT+1)] and `cols` (key blocks), the merged lists of BuildTileLists
-// for blocks of 32 and 64, the layout's row CSR for blocks of 128.
+// [LH*(NT+1)] and `cols` (key blocks, -1 for an empty entry), the merged
+// lists of BuildTileLists (or AlignOwnBlocks) for blocks of 32 and 64, the
+// layout's row CSR for blocks of 128.
 struct DqLocalKeys {
   // [LH*NT]: bit (s * E + e) for slice e (of E = 64 / block blocks a step,
   // 1 for block 128) of step nsteps - 2 + s of the tile's list whose key

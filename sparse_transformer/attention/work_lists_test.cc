@@ -224,6 +224,76 @@ TEST(DqLocalKeysTest, FixedNonSummaryBlocksOfTheLastTwoSteps) {
   }
 }
 
+TEST(DqLocalKeysTest, AlignedFixedListsMakeEveryNonSummaryBlockLocal) {
+  // fixed(128, 32), blocks of 32: AlignOwnBlocks puts one empty entry
+  // before an odd tile's own blocks (its j summary blocks then fill whole
+  // steps with it), which costs no step; then blocks 4j, 4j + 1, 4j + 2 of
+  // every tile are in its last two steps and the dq pass's.
+  const auto layout = Build(Fixed(4096, 32));
+  const int nb = layout->num_blocks(), nt = nb / 4;
+  const TileLists lists = BuildTileLists(*layout, 4);
+  const TileLists aligned =
+      AlignOwnBlocks(lists, layout->heads(), nt, /*G=*/4, /*E=*/2);
+  ASSERT_EQ(aligned.offsets.size(), lists.offsets.size());
+  for (int j = 0; j < nt; ++j) {
+    const int n = static_cast<int>(lists.offsets[j + 1] - lists.offsets[j]);
+    const int na =
+        static_cast<int>(aligned.offsets[j + 1] - aligned.offsets[j]);
+    EXPECT_EQ(cuda::HopperListSteps(na, 32), cuda::HopperListSteps(n, 32))
+        << "tile " << j;
+    // The same entries and codes, with -1 (codes kAbsent) before block 4j
+    // in odd tiles.
+    std::vector<int32_t> expect(lists.ids.begin() + lists.offsets[j],
+                                lists.ids.begin() + lists.offsets[j + 1]);
+    if (j % 2 == 1) expect.insert(expect.end() - 4, -1);
+    const std::vector<int32_t> got(
+        aligned.ids.begin() + aligned.offsets[j],
+        aligned.ids.begin() + aligned.offsets[j + 1]);
+    EXPECT_EQ(got, expect) << "tile " << j;
+    for (int e = 0; e < na; ++e) {
+      for (int g = 0; g < 4; ++g) {
+        const int32_t code = aligned.codes[(aligned.offsets[j] + e) * 4 + g];
+        EXPECT_EQ(code, got[e] < 0 ? cuda::kAbsent
+                                   : CodeOf(*layout, 0, 4 * j + g, got[e]))
+            << "tile " << j << " entry " << e;
+      }
+    }
+  }
+  const DqLocalKeys local =
+      BuildDqLocalKeys(*layout, aligned.offsets, aligned.ids, nt);
+  int64_t count = 0;
+  for (int b = 0; b < nb; ++b) {
+    const bool expect = b % 4 != 3 || b == nb - 1;
+    EXPECT_EQ(local.local[b], expect ? 1 : 0) << "key block " << b;
+    count += expect;
+  }
+  EXPECT_EQ(local.count, count);
+  for (int j = 0; j < nt; ++j) {
+    EXPECT_EQ(local.masks[j], j == nt - 1 ? 0b1111 : 0b111) << "tile " << j;
+  }
+}
+
+TEST(DqLocalKeysTest, AlignOwnBlocksOnlyWhereItCostsNoStep) {
+  // One head, three tiles of G = 4 blocks, E = 2 entries a step; tiles 0
+  // and 1 empty. Tile 2 (own blocks 8..11): [5, 8, 9, 10, 11] takes three
+  // steps with or without an empty entry before 8, so it gets one;
+  // [5, 8, 9, 10] would need a third step for it, so it stays.
+  for (const bool full : {true, false}) {
+    TileLists lists;
+    lists.ids = full ? std::vector<int32_t>{5, 8, 9, 10, 11}
+                     : std::vector<int32_t>{5, 8, 9, 10};
+    const int64_t n = static_cast<int64_t>(lists.ids.size());
+    lists.offsets = {0, 0, 0, n};
+    lists.codes.assign(static_cast<size_t>(n) * 4, -1);
+    const TileLists aligned = AlignOwnBlocks(lists, 1, 3, 4, 2);
+    const std::vector<int32_t> expect =
+        full ? std::vector<int32_t>{5, -1, 8, 9, 10, 11} : lists.ids;
+    EXPECT_EQ(aligned.ids, expect);
+    EXPECT_EQ(aligned.offsets.back(), static_cast<int64_t>(aligned.ids.size()));
+    EXPECT_EQ(aligned.codes.size(), aligned.ids.size() * 4);
+  }
+}
+
 TEST(DqLocalKeysTest, DenseLastBlockOnly) {
   // Dense causal, blocks of 128 (the row CSR, two steps a block): only the
   // last key block is used by one query block alone; its two steps are the
