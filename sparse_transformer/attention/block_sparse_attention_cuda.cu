@@ -19,7 +19,8 @@
 //              sub-tile, partial dk/dv summed in smem in group order;
 //              dq pass: like the forward (same G), over the row lists,
 //              concurrently with dk/dv (which runs on a high-priority side
-//              stream, fork/join events).
+//              stream, fork/join events; the Hopper dk/dv pass instead on
+//              the caller's stream, dq as its programmatic dependent).
 //              Two passes cost a second recomputation of QK^T and dO V^T but
 //              avoid fp32 atomics on dq (contention on the fixed pattern's
 //              summary columns, which every later row reads) and keep results
@@ -860,14 +861,40 @@ int Backward(const LayoutView& L, const Problem& p, const void* q,
   }
   // dq and dk/dv are independent once delta exists, and run together (the
   // small patterns' kernels are latency-bound and leave most of the GPU idle
-  // one at a time). dk/dv, the longer pass, goes first: delta and then dk/dv
-  // on a high-priority side stream, the Hopper dk/dv kernel launched as
-  // delta's programmatic dependent (its CTAs start as delta's last ones
-  // run), dq on the caller's stream after an event on delta, so its CTAs
-  // fill dk/dv's tail.
+  // one at a time). dk/dv, the longer pass, takes the SMs first and dq's
+  // CTAs fill its tail.
   SideStream side;
   err = GetSideStream(&side);
   if (err != cudaSuccess) return err;
+  if (D == sm90::kHeadDim && L.hopper_cols) {
+    // On the caller's stream: delta, the Hopper dk/dv kernel as delta's
+    // programmatic dependent (its CTAs start as delta's run and wait for
+    // its writes), and the dq pass as dk/dv's, which starts once every
+    // dk/dv CTA has started (so after them) and delta is complete. (Forked
+    // to a side stream after an event, dk/dv started ~8 us after the
+    // forward's end; KERNEL_NOTES.md, v79.) The split tiles (the longest)
+    // run beside them on a side stream after an event on delta.
+    if ((err = launch_delta(stream)) != cudaSuccess) return err;
+    const bool split = L.dkv_split_tiles > 0;
+    if (split &&
+        ((err = cudaEventRecord(side.delta, stream)) != cudaSuccess ||
+         (err = cudaStreamWaitEvent(side.split, side.delta, 0)) != cudaSuccess))
+      return err;
+    int e = sm90::BackwardDkv(L, p, q, k, v, lse, dout, delta, dk, dv, nullptr,
+                              stream, side.split);
+    if (e != cudaSuccess) return e;
+    e = sm90::BackwardDq(L, p, q, k, v, lse, dout, delta, dq, dk, dv, stream,
+                         /*after_dkv=*/sm90::DkvMainLaunched(L));
+    if (e != cudaSuccess) return e;
+    if (split &&
+        ((err = cudaEventRecord(side.split_join, side.split)) != cudaSuccess ||
+         (err = cudaStreamWaitEvent(stream, side.split_join, 0)) !=
+             cudaSuccess))
+      return err;
+    return cudaSuccess;
+  }
+  // Else delta and then dk/dv on a high-priority side stream, dq on the
+  // caller's stream after an event on delta.
   if ((err = cudaEventRecord(side.fork, stream)) != cudaSuccess) return err;
   if ((err = cudaStreamWaitEvent(side.stream, side.fork, 0)) != cudaSuccess)
     return err;
@@ -875,38 +902,22 @@ int Backward(const LayoutView& L, const Problem& p, const void* q,
       (err = cudaEventRecord(side.delta, side.stream)) != cudaSuccess ||
       (err = cudaStreamWaitEvent(stream, side.delta, 0)) != cudaSuccess)
     return err;
-  // The Hopper dk/dv pass's split tiles (the longest) run on a second side
-  // stream, beside the rest of the pass.
-  const bool split = D == sm90::kHeadDim && L.hopper_cols && L.dkv_split_tiles;
-  if (split &&
-      (err = cudaStreamWaitEvent(side.split, side.delta, 0)) != cudaSuccess)
-    return err;
-  int e;
-  if (D == sm90::kHeadDim && L.hopper_cols) {
-    e = sm90::BackwardDkv(L, p, q, k, v, lse, dout, delta, dk, dv, nullptr,
-                          side.stream, side.split);
-  } else {
-    constexpr int G = kTileRows / BL;
-    e = (G > 1 && L.col_split) ? DkvS<T, BL, D, G>(L, p, q, k, v, lse, dout,
-                                                   delta, dk, dv, side.stream)
-                               : DkvS<T, BL, D, 1>(L, p, q, k, v, lse, dout,
-                                                   delta, dk, dv, side.stream);
-  }
+  constexpr int G = kTileRows / BL;
+  int e = (G > 1 && L.col_split)
+              ? DkvS<T, BL, D, G>(L, p, q, k, v, lse, dout, delta, dk, dv,
+                                  side.stream)
+              : DkvS<T, BL, D, 1>(L, p, q, k, v, lse, dout, delta, dk, dv,
+                                  side.stream);
   if (e != cudaSuccess) return e;
   if (D == sm90::kHeadDim && L.hopper_dq) {
-    e = sm90::BackwardDq(L, p, q, k, v, lse, dout, delta, dq, dk, dv, stream);
+    e = sm90::BackwardDq(L, p, q, k, v, lse, dout, delta, dq, dk, dv, stream,
+                         /*after_dkv=*/false);
   } else {
-    constexpr int G = kTileRows / BL;
     e = (G > 1 && L.row_merge)
             ? DqG<T, BL, D, G>(L, p, q, k, v, lse, dout, delta, dq, stream)
             : DqG<T, BL, D, 1>(L, p, q, k, v, lse, dout, delta, dq, stream);
   }
   if (e != cudaSuccess) return e;
-  if (split) {
-    if ((err = cudaEventRecord(side.split_join, side.split)) != cudaSuccess ||
-        (err = cudaStreamWaitEvent(stream, side.split_join, 0)) != cudaSuccess)
-      return err;
-  }
   if ((err = cudaEventRecord(side.join, side.stream)) != cudaSuccess)
     return err;
   return cudaStreamWaitEvent(stream, side.join, 0);

@@ -137,12 +137,17 @@ absl::Status BlockSparseAttentionForwardCuda(
 // Overwrites dq, dk, dv. `out` and `lse` are the forward's; delta is a
 // [B, H, N] fp32 workspace. By default two recomputation passes without
 // atomics, whose results are bit-reproducible (dq over the row CSR, dk/dv
-// over the column CSR, run concurrently: dk/dv on an internal side stream
-// joined back to `stream` by events); with UploadOptions::fused_dq where dk/dv
-// runs on wgmma, one pass over the column tiles gives dk, dv and dq (dq summed
-// by fp32 atomics in a [B, H, N, K] fp32 workspace from the stream-ordered
-// pool). Either way the call stays ordered on `stream` (graph capture
-// included).
+// over the column CSR, run concurrently: where dk/dv runs on wgmma, both on
+// `stream`, dq launched as dk/dv's programmatic dependent, and the longest
+// dk/dv tiles on an internal side stream joined back by an event; else dk/dv
+// on an internal side stream joined back to `stream` by events); with
+// UploadOptions::fused_dq where dk/dv runs on wgmma, one pass over the column
+// tiles gives dk, dv and dq (dq summed by fp32 atomics in a [B, H, N, K] fp32
+// workspace from the stream-ordered pool). Either way the call stays ordered
+// on `stream` (graph capture included) for ordinary launches after it; a
+// kernel launched after it with programmatic dependent launch must not take
+// its griddepcontrol.wait as a guarantee that dk and dv are written (the
+// last kernel, dq, does not wait for dk/dv's).
 absl::Status BlockSparseAttentionBackwardCuda(
     const DeviceAttentionLayout& layout, const CudaAttentionShape& shape,
     const void* q, const void* k, const void* v, const void* out,

@@ -1411,8 +1411,11 @@ __global__ void __launch_bounds__(256, 1)
     }
   }
   // Launched as the delta kernel's programmatic dependent: delta (and lse)
-  // are read from here on. (A no-op in an ordinary launch.)
+  // are read from here on. (A no-op in an ordinary launch.) Then the dq
+  // pass, this kernel's programmatic dependent (BackwardDq, after_dkv), may
+  // start once every CTA here is past this point: delta is complete.
   asm volatile("griddepcontrol.wait;" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;");
 #pragma unroll
   for (int st = 0; st < kAhead; ++st) {  // {step 0}, {step 1}, ...
     if (st < nlocal) load_q(st);
@@ -1843,29 +1846,42 @@ template <typename T, int BL>
 int LaunchDqKernel(const LayoutView& L, const Problem& p, const void* q,
                    const void* k, const void* v, const float* lse,
                    const void* dout, const float* delta, void* dq, void* dk,
-                   void* dv, cudaStream_t s) {
+                   void* dv, cudaStream_t s, bool after_dkv) {
   KvMaps maps;
   return WithKvMaps<T, BL, kDqTma<BL>>(L, p, k, v, &maps, [&](auto tma) -> int {
     constexpr bool kTma = decltype(tma)::value;
     const RowTiles tiles = HopperRowTiles(L);
-    const dim3 grid =
-        GridFor(L.interleave_heads, tiles.num_tiles, p.heads, p.batch);
     auto launch = [&](auto local) -> int {
       constexpr bool kLocal = decltype(local)::value;
       static const cudaError_t ok =
           PrepareSmem(DqKernel<T, BL, kTma, kLocal>, kDqSmem);
       if (ok != cudaSuccess) return ok;
-      DqKernel<T, BL, kTma, kLocal><<<grid, 256, kDqSmem, s>>>(
-          L, tiles, p.heads, p.scale * kLog2e, p.scale,
-          static_cast<const T*>(q), static_cast<const T*>(k),
-          static_cast<const T*>(v), static_cast<const T*>(dout), lse, delta,
-          static_cast<T*>(dq), static_cast<T*>(dk), static_cast<T*>(dv), maps.k,
-          maps.v);
-      return cudaGetLastError();
+      cudaLaunchConfig_t config = {};
+      config.gridDim =
+          GridFor(L.interleave_heads, tiles.num_tiles, p.heads, p.batch);
+      config.blockDim = dim3(256);
+      config.dynamicSmemBytes = kDqSmem;
+      config.stream = s;
+      cudaLaunchAttribute pdl;
+      pdl.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+      pdl.val.programmaticStreamSerializationAllowed = 1;
+      config.attrs = after_dkv ? &pdl : nullptr;
+      config.numAttrs = after_dkv ? 1 : 0;
+      return cudaLaunchKernelEx(
+          &config, DqKernel<T, BL, kTma, kLocal>, L, tiles, p.heads,
+          p.scale * kLog2e, p.scale, static_cast<const T*>(q),
+          static_cast<const T*>(k), static_cast<const T*>(v),
+          static_cast<const T*>(dout), lse, delta, static_cast<T*>(dq),
+          static_cast<T*>(dk), static_cast<T*>(dv), maps.k, maps.v);
     };
     return L.dq_local_keys ? launch(std::true_type())
                            : launch(std::false_type());
   });
+}
+
+// The split tiles a backward call runs (LaunchDkvKernel without fused dq).
+int SplitTiles(const LayoutView& L) {
+  return std::min(std::max(L.dkv_split_tiles, 0), L.num_col_tiles);
 }
 
 template <typename T, int BL, bool kDq>
@@ -1886,8 +1902,7 @@ int LaunchDkvKernel(const LayoutView& L, const Problem& p, const void* q,
         // No split tiles with fused dq; the kernels read the split count
         // from their view.
         LayoutView view = L;
-        const int split = view.dkv_split_tiles =
-            kDq ? 0 : std::min(std::max(L.dkv_split_tiles, 0), L.num_col_tiles);
+        const int split = view.dkv_split_tiles = kDq ? 0 : SplitTiles(L);
         // One launch of a dk/dv kernel, with an optional launch attribute.
         auto launch = [&](auto kernel, dim3 grid, cudaStream_t stream,
                           cudaLaunchAttribute* attr) {
@@ -1959,12 +1974,16 @@ int Forward(const LayoutView& L, const Problem& p, const void* q, const void* k,
 int BackwardDq(const LayoutView& L, const Problem& p, const void* q,
                const void* k, const void* v, const float* lse, const void* dout,
                const float* delta, void* dq, void* dk, void* dv,
-               CUstream_st* stream) {
+               CUstream_st* stream, bool after_dkv) {
   if (!Usable(L, p)) return cudaErrorInvalidValue;
   return ByTypeAndBlock(p.dtype, L.block, [&](auto t, auto bl) {
     return LaunchDqKernel<decltype(t), decltype(bl)::value>(
-        L, p, q, k, v, lse, dout, delta, dq, dk, dv, stream);
+        L, p, q, k, v, lse, dout, delta, dq, dk, dv, stream, after_dkv);
   });
+}
+
+bool DkvMainLaunched(const LayoutView& L) {
+  return L.num_col_tiles > SplitTiles(L);
 }
 
 int BackwardDkv(const LayoutView& L, const Problem& p, const void* q,
