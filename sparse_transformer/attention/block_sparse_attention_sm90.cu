@@ -1013,8 +1013,8 @@ __device__ __forceinline__ T* DqLocalTile(const QT& qt, T* ring, int s,
 // its warp's 16 rows of such a tile. From the thread index read anew
 // (volatile) in the step that writes: derived from the loop's own indices,
 // the sixteen offsets were computed once before the loop and held registers
-// through every step of it (the kernel variant spilled 72-112 bytes, its
-// plain steps 3% slower than the plain kernel's; KERNEL_NOTES.md, v78).
+// through every step of it (the kernel variant spilled 44-124 bytes at
+// blocks of 32 and 64, 8-76 now; KERNEL_NOTES.md, v78).
 __device__ __forceinline__ int DqLocalAt(int j, int h) {
   int tid;
   asm volatile("mov.u32 %0, %%tid.x;" : "=r"(tid));
