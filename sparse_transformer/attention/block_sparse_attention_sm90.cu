@@ -42,6 +42,7 @@
 #include <cstdint>
 #include <mutex>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "sparse_transformer/attention/attention_kernels_cuda.h"
@@ -1746,6 +1747,31 @@ RowTiles HopperRowTiles(const LayoutView& L) {
                   L.num_tiles};
 }
 
+// A launch of `kernel` (256 threads, `smem` bytes of dynamic shared memory)
+// with at most one launch attribute.
+template <typename... Params, typename... Args>
+cudaError_t Launch256(void (*kernel)(Params...), dim3 grid, int smem,
+                      cudaStream_t stream, cudaLaunchAttribute* attr,
+                      Args&&... args) {
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid;
+  config.blockDim = dim3(256);
+  config.dynamicSmemBytes = smem;
+  config.stream = stream;
+  config.attrs = attr;
+  config.numAttrs = attr ? 1 : 0;
+  return cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
+}
+// Programmatic dependent launch: the kernel may start before the one before
+// it on its stream has ended (it waits for that one's writes with
+// griddepcontrol.wait, or starts only when that one's CTAs trigger it).
+cudaLaunchAttribute ProgrammaticLaunch() {
+  cudaLaunchAttribute pdl;
+  pdl.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  pdl.val.programmaticStreamSerializationAllowed = 1;
+  return pdl;
+}
+
 // cuTensorMapEncodeTiled, from the driver (no link-time dependency on it).
 using EncodeTiledFn = CUresult (*)(CUtensorMap*, CUtensorMapDataType,
                                    cuuint32_t, void*, const cuuint64_t*,
@@ -1856,19 +1882,11 @@ int LaunchDqKernel(const LayoutView& L, const Problem& p, const void* q,
       static const cudaError_t ok =
           PrepareSmem(DqKernel<T, BL, kTma, kLocal>, kDqSmem);
       if (ok != cudaSuccess) return ok;
-      cudaLaunchConfig_t config = {};
-      config.gridDim =
-          GridFor(L.interleave_heads, tiles.num_tiles, p.heads, p.batch);
-      config.blockDim = dim3(256);
-      config.dynamicSmemBytes = kDqSmem;
-      config.stream = s;
-      cudaLaunchAttribute pdl;
-      pdl.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-      pdl.val.programmaticStreamSerializationAllowed = 1;
-      config.attrs = after_dkv ? &pdl : nullptr;
-      config.numAttrs = after_dkv ? 1 : 0;
-      return cudaLaunchKernelEx(
-          &config, DqKernel<T, BL, kTma, kLocal>, L, tiles, p.heads,
+      cudaLaunchAttribute pdl = ProgrammaticLaunch();
+      return Launch256(
+          DqKernel<T, BL, kTma, kLocal>,
+          GridFor(L.interleave_heads, tiles.num_tiles, p.heads, p.batch),
+          kDqSmem, s, after_dkv ? &pdl : nullptr, L, tiles, p.heads,
           p.scale * kLog2e, p.scale, static_cast<const T*>(q),
           static_cast<const T*>(k), static_cast<const T*>(v),
           static_cast<const T*>(dout), lse, delta, static_cast<T*>(dq),
@@ -1903,21 +1921,15 @@ int LaunchDkvKernel(const LayoutView& L, const Problem& p, const void* q,
         // from their view.
         LayoutView view = L;
         const int split = view.dkv_split_tiles = kDq ? 0 : SplitTiles(L);
-        // One launch of a dk/dv kernel, with an optional launch attribute.
+        // One launch of a dk/dv kernel (Launch256).
         auto launch = [&](auto kernel, dim3 grid, cudaStream_t stream,
                           cudaLaunchAttribute* attr) {
-          cudaLaunchConfig_t config = {};
-          config.gridDim = grid;
-          config.blockDim = dim3(256);
-          config.dynamicSmemBytes = kSmem;
-          config.stream = stream;
-          config.attrs = attr;
-          config.numAttrs = attr ? 1 : 0;
-          return cudaLaunchKernelEx(
-              &config, kernel, view, p.heads, p.scale * kLog2e, p.scale,
-              static_cast<const T*>(q), static_cast<const T*>(k),
-              static_cast<const T*>(v), static_cast<const T*>(dout), lse, delta,
-              static_cast<T*>(dk), static_cast<T*>(dv), dq_acc, maps.k, maps.v);
+          return Launch256(kernel, grid, kSmem, stream, attr, view, p.heads,
+                           p.scale * kLog2e, p.scale, static_cast<const T*>(q),
+                           static_cast<const T*>(k), static_cast<const T*>(v),
+                           static_cast<const T*>(dout), lse, delta,
+                           static_cast<T*>(dk), static_cast<T*>(dv), dq_acc,
+                           maps.k, maps.v);
         };
         if (split > 0) {
           // The split tiles first, on their own stream: clusters of two
@@ -1941,9 +1953,7 @@ int LaunchDkvKernel(const LayoutView& L, const Problem& p, const void* q,
           // A programmatic dependent of the delta kernel before it on s
           // (its CTAs wait for delta in the kernel; not with fused dq, where
           // a memset sits between them).
-          cudaLaunchAttribute pdl;
-          pdl.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-          pdl.val.programmaticStreamSerializationAllowed = 1;
+          cudaLaunchAttribute pdl = ProgrammaticLaunch();
           const cudaError_t e =
               launch(DkvKernel<T, BL, kDq, false, kTma>,
                      GridFor(view.interleave_heads, L.num_col_tiles - split,
