@@ -168,6 +168,7 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout,
       ST_UPLOAD(tile_row_codes, absl::MakeConstSpan(rows.codes));
     }
   }
+  TileLists aligned;  // the Hopper forward's and dq's copy, if uploaded
   if (v.hopper_cols) {
     // The key blocks whose dK, dV the Hopper dq pass computes (blocks of 32
     // to 128, no permutation; not with fused dq, which has no dq pass).
@@ -175,7 +176,6 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout,
     // query tiles' lists, with the tile's own blocks aligned to a step
     // (AlignOwnBlocks) so that more of them are the dq pass's.
     DqLocalKeys local;
-    TileLists aligned;
     if (options.dq_local_keys != Choice::kOff && v.hopper_dq &&
         !v.hopper_fused_dq && !layout.has_permutation() &&
         layout.block() >= 32) {
@@ -219,6 +219,22 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout,
     ST_UPLOAD(col_tile_codes, absl::MakeConstSpan(cols.codes));
     d->dkv_tile_steps_ = cols.steps;
     d->dkv_split_ = options.dkv_split;
+  }
+  if (v.hopper_rows) {
+    // The leading full steps of the lists the Hopper forward walks
+    // (HopperRowTiles in the kernels).
+    std::vector<int32_t> lead;
+    if (G == 1) {
+      lead =
+          LeadingFullSteps(layout.row_offsets(), layout.row_masks(), 1,
+                           layout.heads(), layout.num_blocks(), layout.block());
+    } else {
+      const TileLists& walked =
+          v.hopper_tile_row_offsets != nullptr ? aligned : rows;
+      lead = LeadingFullSteps(walked.offsets, walked.codes, G, layout.heads(),
+                              v.num_tiles, layout.block());
+    }
+    ST_UPLOAD(hopper_row_leading_full, absl::MakeConstSpan(lead));
   }
 #undef ST_UPLOAD
   // What the per-call choices (CallView) need: the GPU's SM count and L2

@@ -324,6 +324,11 @@ __global__ void DeltaKernel(int64_t rows, const T* __restrict__ out,
                             const T* __restrict__ dout,
                             float* __restrict__ delta) {
 #if __CUDA_ARCH__ >= 900
+  // Launched after the Hopper forward with programmatic dependent launch:
+  // the CTAs may start before the kernel before this one (the forward, or
+  // whatever wrote dout) has ended; wait for its writes. (A no-op in an
+  // ordinary launch.)
+  asm volatile("griddepcontrol.wait;" ::: "memory");
   // The Hopper dk/dv pass, launched after this kernel with programmatic
   // dependent launch, may start its CTAs once every CTA here has started; it
   // waits for this grid's writes before it reads delta.
@@ -827,12 +832,21 @@ int Backward(const LayoutView& L, const Problem& p, const void* q,
              cudaStream_t stream) {
   const int64_t rows = static_cast<int64_t>(p.batch) * p.heads * L.n;
   const int64_t threads = rows * (D / 8);
-  auto launch_delta = [&](cudaStream_t s) {
-    DeltaKernel<T, D>
-        <<<static_cast<unsigned>((threads + 255) / 256), 256, 0, s>>>(
-            rows, static_cast<const T*>(out), static_cast<const T*>(dout),
-            delta);
-    return cudaGetLastError();
+  // programmatic: as the previous kernel's programmatic dependent (its CTAs
+  // wait for that kernel's writes).
+  auto launch_delta = [&](cudaStream_t s, bool programmatic = false) {
+    cudaLaunchConfig_t config = {};
+    config.gridDim = dim3(static_cast<unsigned>((threads + 255) / 256));
+    config.blockDim = dim3(256);
+    config.stream = s;
+    cudaLaunchAttribute pdl;
+    pdl.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    pdl.val.programmaticStreamSerializationAllowed = 1;
+    config.attrs = &pdl;
+    config.numAttrs = programmatic ? 1 : 0;
+    return cudaLaunchKernelEx(&config, DeltaKernel<T, D>, rows,
+                              static_cast<const T*>(out),
+                              static_cast<const T*>(dout), delta);
   };
   cudaError_t err;
   if (D == sm90::kHeadDim && L.hopper_cols && L.hopper_fused_dq) {
@@ -874,7 +888,8 @@ int Backward(const LayoutView& L, const Problem& p, const void* q,
     // to a side stream after an event, dk/dv started ~8 us after the
     // forward's end; KERNEL_NOTES.md, v79.) The split tiles (the longest)
     // run beside them on a side stream after an event on delta.
-    if ((err = launch_delta(stream)) != cudaSuccess) return err;
+    if ((err = launch_delta(stream, /*programmatic=*/true)) != cudaSuccess)
+      return err;
     const bool split = L.dkv_split_tiles > 0;
     if (split &&
         ((err = cudaEventRecord(side.delta, stream)) != cudaSuccess ||

@@ -612,6 +612,19 @@ __device__ __forceinline__ bool AllFull(const int (&code)[E]) {
   return full;
 }
 
+// Brings the 128-byte lines of ints [p, p + count) into L1, a line a thread:
+// a tile's mask codes, whose loads a step ahead otherwise miss L1 on every
+// new line and hold up the warp at their first use (KERNEL_NOTES.md, v80).
+__device__ __forceinline__ void PrefetchLinesL1(const int32_t* p, int count,
+                                                int tid, int threads) {
+  const uintptr_t first = reinterpret_cast<uintptr_t>(p) & ~uintptr_t{127};
+  const uintptr_t end = reinterpret_cast<uintptr_t>(p + count);
+  for (uintptr_t a = first + static_cast<uintptr_t>(tid) * 128; a < end;
+       a += static_cast<uintptr_t>(threads) * 128) {
+    asm volatile("prefetch.global.L1 [%0];" ::"l"(a));
+  }
+}
+
 // Mask codes of step s for blocks b0 .. b0 + NB - 1 of a list's code rows
 // (`stride` codes per entry; `row` points at code b0 of the list's first
 // entry), kAbsent past the list (ent >= nent also covers s >= the step
@@ -673,7 +686,7 @@ struct LaneBits {
 // step's mask codes, read a step ahead. Two warpgroups of 64 rows share each
 // K/V tile. Per thread: warp `warp` owns tile rows 16 warp .. +15 (block gw,
 // rows r0, r0 + 8 of this lane in it).
-template <int BL, bool kTma>
+template <int BL, bool kTma, bool kLeadingFull>
 struct QueryTile {
   using St = Steps<BL>;
   static constexpr int G = BL < 128 ? 128 / BL : 1;  // codes per entry
@@ -686,6 +699,11 @@ struct QueryTile {
   int tile_id, layout_head;      // the tile in its head's list, the layout head
   RowStream<BL, 256, false> kv;  // its copies: !kTma (kTma reads kv.ids)
   int next_codes[St::E][NB];
+  // kLeadingFull: the tile's first full_end steps have every code full
+  // (RowTiles::leading_full) and their codes are not loaded. (The forward;
+  // in the dq pass the register it takes made ptxas spill 20 more bytes, and
+  // the pass was slower: KERNEL_NOTES.md, v80.)
+  int full_end = 0;
   // kTma: the K/V ring filled by thread 0 through two tensor maps over the
   // [B * H * N, 64] tensors, slot b complete when its mbarrier bars[b]
   // flips; tma_ids: block ids of the next step to issue (read a step early).
@@ -727,7 +745,28 @@ struct QueryTile {
     kv = RowStream<BL, 256, false>{tiles.cols, inv, e0, nent, nsteps, tid};
     if constexpr (!kTma) kv.Start();
     code_row = tiles.codes + e0 * G + wg_first;
-    StepCodes<BL, NB>(code_row, nent, 0, G, next_codes);
+    if (kLeadingFull && tiles.leading_full != nullptr) {
+      full_end = __ldg(tiles.leading_full +
+                       static_cast<int64_t>(lh) * tiles.num_tiles + tile);
+    }
+    NextCodes(0);
+  }
+  // next_codes = step s's codes: all full among the tile's leading full
+  // steps (no loads), else read (StepCodes).
+  __device__ __forceinline__ void NextCodes(int s) {
+    if (kLeadingFull && s < full_end) {
+#pragma unroll
+      for (int j = 0; j < St::E; ++j) {
+#pragma unroll
+        for (int b = 0; b < NB; ++b) next_codes[j][b] = -1;
+      }
+    } else {
+      StepCodes<BL, NB>(code_row, nent, s, G, next_codes);
+    }
+  }
+  // The tile's mask codes into L1 (see PrefetchLinesL1).
+  __device__ __forceinline__ void PrefetchCodes(const RowTiles& tiles) const {
+    PrefetchLinesL1(tiles.codes + e0 * G, nent * G, tid, 256);
   }
   // Position of tile row r in the slab (through the permutation), -1 past n.
   __device__ __forceinline__ int64_t RowPos(int r) const {
@@ -839,7 +878,7 @@ struct QueryTile {
 #pragma unroll
       for (int b = 0; b < NB; ++b) wg_any |= next_codes[j][b] != kAbsent;
     }
-    StepCodes<BL, NB>(code_row, nent, it + 1, G, next_codes);
+    NextCodes(it + 1);
     if constexpr (kTma)
       MbarWait(bars + it % kQStages, (it / kQStages) & 1);  // slot's rows in
     return wg_any;
@@ -887,7 +926,11 @@ __global__ void __launch_bounds__(256, 2)
   T* ks = qs + 128 * kD;               // [kQStages][64][64]
   T* vs = ks + kQStages * kW * kD;     // [kQStages][64][64]
 
-  QueryTile<BL, kTma> qt(L, tiles, heads);
+  // The backward's delta kernel, launched after this one with programmatic
+  // dependent launch, may place its CTAs as this grid's last ones run (they
+  // wait for its writes): no launch gap between the two.
+  asm volatile("griddepcontrol.launch_dependents;");
+  QueryTile<BL, kTma, true> qt(L, tiles, heads);
   TimelineStart(kTimelineForward, qt.nsteps);
   qt.SetTma(&tm_k, &tm_v, RingBarriers(smem_raw, base, kFwdSmem - 1024));
   qt.LoadRows(qs, q);
@@ -1094,7 +1137,8 @@ __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
   T* ks = dos + 128 * kD;              // [kQStages][64][64]
   T* vs = ks + kQStages * kW * kD;     // [kQStages][64][64]
 
-  QueryTile<BL, kTma> qt(L, tiles, heads);
+  QueryTile<BL, kTma, false> qt(L, tiles, heads);
+  qt.PrefetchCodes(tiles);
   TimelineStart(kTimelineDq, qt.nsteps);
   qt.SetTma(&tm_k, &tm_v, RingBarriers(smem_raw, base, kDqSmem - 1024));
   qt.LoadRows(qs, q);
@@ -1427,6 +1471,8 @@ __global__ void __launch_bounds__(256, 1)
   int next_codes[St::E][WB];
   const int32_t* code_row = L.col_tile_codes + c0 * CG + wb0;
   StepCodes<BL, WB>(code_row, nent, step0, CG, next_codes);
+  PrefetchLinesL1(L.col_tile_codes + (c0 + St::Entry(step0, 0)) * CG,
+                  (nent - St::Entry(step0, 0)) * CG, tid, 256);
   // This warp's codes for step `it`, and the next step's read.
   auto take_codes = [&](int it, int(&code)[St::E]) {
 #pragma unroll
@@ -1541,8 +1587,11 @@ __global__ void __launch_bounds__(256, 1)
     // serialize them to merge the accumulators of the two paths).
     auto step_body = [&](int it, auto with_next) {
       constexpr bool kNext = decltype(with_next)::value;
-      uint64_t live[2];
-      key_bits(it, code, live);
+      // Every key of this warp live for every query of the step: no mask
+      // bits to work out (the selects stay: a branch to a copy without them
+      // was slower, as in v49; KERNEL_NOTES.md, v80).
+      uint64_t live[2] = {~0ull, ~0ull};
+      if (!AllFull(code)) key_bits(it, code, live);
       float2 lse2[8], dlt[8];
       row_scalars(it, lse2, dlt);
       WgWait();  // S^T, dP^T of step it; dV, dK of step it - 1
@@ -1737,14 +1786,16 @@ __global__ void __launch_bounds__(256, 1)
 
 RowTiles HopperRowTiles(const LayoutView& L) {
   if (L.block == 128) {
-    return RowTiles{L.row_offsets, L.row_cols, L.row_masks, L.num_blocks};
+    return RowTiles{L.row_offsets, L.row_cols, L.row_masks, L.num_blocks,
+                    L.hopper_row_leading_full};
   }
   if (L.hopper_tile_row_offsets != nullptr) {
     return RowTiles{L.hopper_tile_row_offsets, L.hopper_tile_row_cols,
-                    L.hopper_tile_row_codes, L.num_tiles};
+                    L.hopper_tile_row_codes, L.num_tiles,
+                    L.hopper_row_leading_full};
   }
   return RowTiles{L.tile_row_offsets, L.tile_row_cols, L.tile_row_codes,
-                  L.num_tiles};
+                  L.num_tiles, L.hopper_row_leading_full};
 }
 
 // A launch of `kernel` (256 threads, `smem` bytes of dynamic shared memory)

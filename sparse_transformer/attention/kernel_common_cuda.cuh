@@ -277,6 +277,9 @@ struct RowTiles {
   const int32_t* cols;
   const int32_t* codes;
   int num_tiles;
+  // The Hopper kernels' count of leading full steps per tile (LayoutView::
+  // hopper_row_leading_full), or nullptr.
+  const int32_t* leading_full = nullptr;
 };
 
 // ---- Grid order -------------------------------------------------------------

@@ -248,4 +248,37 @@ DqLocalKeys BuildDqLocalKeys(const AttentionLayout& layout,
   return out;
 }
 
+std::vector<int32_t> LeadingFullSteps(absl::Span<const int64_t> offsets,
+                                      absl::Span<const int32_t> codes,
+                                      int per_entry, int heads, int num_lists,
+                                      int block) {
+  // Entries a step (E) and steps an entry (SUB), as cuda::HopperListSteps.
+  const int E =
+      block < cuda::kHopperStepRows ? cuda::kHopperStepRows / block : 1;
+  const int sub =
+      block > cuda::kHopperStepRows ? block / cuda::kHopperStepRows : 1;
+  std::vector<int32_t> out(static_cast<size_t>(heads) * num_lists, 0);
+  for (int h = 0; h < heads; ++h) {
+    const int64_t* ho =
+        offsets.data() + static_cast<int64_t>(h) * (num_lists + 1);
+    for (int t = 0; t < num_lists; ++t) {
+      const int64_t e0 = ho[t];
+      const int nent = static_cast<int>(ho[t + 1] - e0);
+      const int nsteps = cuda::HopperListSteps(nent, block);
+      auto full = [&](int s) {
+        for (int e = s / sub * E; e < s / sub * E + E; ++e) {
+          if (e >= nent) return false;
+          const int32_t* c = codes.data() + (e0 + e) * per_entry;
+          for (int j = 0; j < per_entry; ++j)
+            if (c[j] != -1) return false;
+        }
+        return true;
+      };
+      int32_t& lead = out[static_cast<size_t>(h) * num_lists + t];
+      while (lead < nsteps && full(lead)) ++lead;
+    }
+  }
+  return out;
+}
+
 }  // namespace st::attention

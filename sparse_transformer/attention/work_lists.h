@@ -96,6 +96,17 @@ DqLocalKeys BuildDqLocalKeys(const AttentionLayout& layout,
                              absl::Span<const int64_t> offsets,
                              absl::Span<const int32_t> cols, int num_tiles);
 
+// Per list of a work list as the Hopper kernels walk it (`heads` x
+// `num_lists` lists: entries [offsets[h * (num_lists + 1) + t], ...[+1]),
+// `per_entry` mask codes an entry; blocks of `block`), how many of its first
+// 64-row steps have every entry present and every code full (-1): the
+// Hopper forward takes their codes as full without loading them
+// (LayoutView::hopper_row_leading_full). [h * num_lists + t].
+std::vector<int32_t> LeadingFullSteps(absl::Span<const int64_t> offsets,
+                                      absl::Span<const int32_t> codes,
+                                      int per_entry, int heads, int num_lists,
+                                      int block);
+
 }  // namespace st::attention
 
 #endif  // SPARSE_TRANSFORMER_ATTENTION_WORK_LISTS_H_

@@ -313,6 +313,45 @@ TEST(DqLocalKeysTest, DenseLastBlockOnly) {
   }
 }
 
+TEST(LeadingFullStepsTest, StepsOfPresentFullEntriesFromTheFirst) {
+  // Two heads of two lists, blocks of 32 (two entries a step), two codes an
+  // entry (F: -1, C: -2, A: kAbsent).
+  constexpr int F = -1, C = -2, A = cuda::kAbsent;
+  // Head 0, list 0: steps {F F | F F}, {F F | F F}, {C F | F F}, {F F}: 2.
+  // Head 0, list 1: empty: 0. Head 1, list 0: {F A | F F}: 0. Head 1, list
+  // 1: {F F | F F}, then one entry of a step's two: 1.
+  const std::vector<int64_t> offsets = {0, 7, 7, 7, 9, 12};
+  const std::vector<int32_t> codes = {F, F, F, F, F, F, F,
+                                      F, C, F, F, F, F, F,  // head 0, list 0
+                                      F, A, F, F,           // head 1, list 0
+                                      F, F, F, F, F, F};    // head 1, list 1
+  ASSERT_EQ(codes.size(), 12u * 2);
+  EXPECT_EQ(LeadingFullSteps(offsets, codes, /*per_entry=*/2, /*heads=*/2,
+                             /*num_lists=*/2, /*block=*/32),
+            (std::vector<int32_t>{2, 0, 0, 1}));
+  // Blocks of 128: two steps an entry; blocks of 64: one.
+  const std::vector<int64_t> o1 = {0, 3};
+  const std::vector<int32_t> c1 = {F, C, F};
+  EXPECT_EQ(LeadingFullSteps(o1, c1, 1, 1, 1, 128), (std::vector<int32_t>{2}));
+  EXPECT_EQ(LeadingFullSteps(o1, c1, 1, 1, 1, 64), (std::vector<int32_t>{1}));
+  const std::vector<int32_t> c2 = {C, F, F};
+  EXPECT_EQ(LeadingFullSteps(o1, c2, 1, 1, 1, 128), (std::vector<int32_t>{0}));
+}
+
+TEST(LeadingFullStepsTest, FixedQueryTilesTheirSummarySteps) {
+  // fixed(128, 32), the aligned query tiles: tile j's j summary blocks fill
+  // j / 2 steps with every code full; an odd tile's last summary block
+  // shares its step with an empty entry, and the own blocks are masked.
+  const auto layout = Build(Fixed(4096, 32));
+  const int nt = layout->num_blocks() / 4;
+  const TileLists aligned =
+      AlignOwnBlocks(BuildTileLists(*layout, 4), layout->heads(), nt, 4, 2);
+  const std::vector<int32_t> lead = LeadingFullSteps(
+      aligned.offsets, aligned.codes, 4, layout->heads(), nt, 32);
+  ASSERT_EQ(lead.size(), static_cast<size_t>(layout->heads()) * nt);
+  for (int j = 0; j < nt; ++j) EXPECT_EQ(lead[j], j / 2) << "tile " << j;
+}
+
 TEST(TileListsTest, MergedRowsAreTheUnionOfTheTilesBlocks) {
   const auto layout = Build(Fixed(2048, 32));
   const int G = 4;
