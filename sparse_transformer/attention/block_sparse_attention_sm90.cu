@@ -686,7 +686,7 @@ struct LaneBits {
 // step's mask codes, read a step ahead. Two warpgroups of 64 rows share each
 // K/V tile. Per thread: warp `warp` owns tile rows 16 warp .. +15 (block gw,
 // rows r0, r0 + 8 of this lane in it).
-template <int BL, bool kTma, bool kLeadingFull>
+template <int BL, bool kTma>
 struct QueryTile {
   using St = Steps<BL>;
   static constexpr int G = BL < 128 ? 128 / BL : 1;  // codes per entry
@@ -699,11 +699,6 @@ struct QueryTile {
   int tile_id, layout_head;      // the tile in its head's list, the layout head
   RowStream<BL, 256, false> kv;  // its copies: !kTma (kTma reads kv.ids)
   int next_codes[St::E][NB];
-  // kLeadingFull: the tile's first full_end steps have every code full
-  // (RowTiles::leading_full) and their codes are not loaded. (The forward;
-  // in the dq pass the register it takes made ptxas spill 20 more bytes, and
-  // the pass was slower: KERNEL_NOTES.md, v80.)
-  int full_end = 0;
   // kTma: the K/V ring filled by thread 0 through two tensor maps over the
   // [B * H * N, 64] tensors, slot b complete when its mbarrier bars[b]
   // flips; tma_ids: block ids of the next step to issue (read a step early).
@@ -745,24 +740,25 @@ struct QueryTile {
     kv = RowStream<BL, 256, false>{tiles.cols, inv, e0, nent, nsteps, tid};
     if constexpr (!kTma) kv.Start();
     code_row = tiles.codes + e0 * G + wg_first;
-    if (kLeadingFull && tiles.leading_full != nullptr) {
-      full_end = __ldg(tiles.leading_full +
-                       static_cast<int64_t>(lh) * tiles.num_tiles + tile);
-    }
     NextCodes(0);
   }
-  // next_codes = step s's codes: all full among the tile's leading full
-  // steps (no loads), else read (StepCodes).
+  // next_codes = step s's codes.
   __device__ __forceinline__ void NextCodes(int s) {
-    if (kLeadingFull && s < full_end) {
-#pragma unroll
-      for (int j = 0; j < St::E; ++j) {
-#pragma unroll
-        for (int b = 0; b < NB; ++b) next_codes[j][b] = -1;
-      }
-    } else {
-      StepCodes<BL, NB>(code_row, nent, s, G, next_codes);
-    }
+    StepCodes<BL, NB>(code_row, nent, s, G, next_codes);
+  }
+  // How many of the tile's first steps have every code full (RowTiles::
+  // leading_full; 0 without), at most `cap`: the forward and dq passes run
+  // them in a loop of their own that takes no codes (BeginStep<true>). (A
+  // bound checked in every step of one loop instead held a register through
+  // it; in the dq pass 20 more bytes of spill and a slower pass;
+  // KERNEL_NOTES.md, v80.)
+  __device__ __forceinline__ int LeadingFull(const RowTiles& tiles,
+                                             int cap) const {
+    if (tiles.leading_full == nullptr) return 0;
+    return min(
+        __ldg(tiles.leading_full +
+              static_cast<int64_t>(layout_head) * tiles.num_tiles + tile_id),
+        cap);
   }
   // The tile's mask codes into L1 (see PrefetchLinesL1).
   __device__ __forceinline__ void PrefetchCodes(const RowTiles& tiles) const {
@@ -849,9 +845,12 @@ struct QueryTile {
   // it + kQAhead, takes this step's codes (code: this warp's block; returns
   // whether any block of the warpgroup uses the step) and reads the next
   // step's.
-  template <typename T>
+  // kFullStep: the caller knows every code of step it is full (no picks);
+  // it then reads the next step's codes only where read_next.
+  template <bool kFullStep = false, typename T>
   __device__ __forceinline__ bool BeginStep(int it, T* ks, T* vs, const T* k,
-                                            const T* v, int (&code)[St::E]) {
+                                            const T* v, int (&code)[St::E],
+                                            bool read_next = true) {
     if constexpr (kTma) {
       if (it % kQSyncEvery == 0) {
         if (it == 0) {  // the caller's rows (Q, dO)
@@ -871,14 +870,18 @@ struct QueryTile {
       const int ahead = it + kQAhead;
       CopyKV(ks, vs, k, v, ahead % kQStages, ahead < nsteps);
     }
-    bool wg_any = false;
+    bool wg_any = kFullStep;
 #pragma unroll
     for (int j = 0; j < St::E; ++j) {
-      code[j] = Pick(next_codes[j], gw - wg_first);
+      if constexpr (kFullStep) {
+        code[j] = -1;
+      } else {
+        code[j] = Pick(next_codes[j], gw - wg_first);
 #pragma unroll
-      for (int b = 0; b < NB; ++b) wg_any |= next_codes[j][b] != kAbsent;
+        for (int b = 0; b < NB; ++b) wg_any |= next_codes[j][b] != kAbsent;
+      }
     }
-    NextCodes(it + 1);
+    if (!kFullStep || read_next) NextCodes(it + 1);
     if constexpr (kTma)
       MbarWait(bars + it % kQStages, (it / kQStages) & 1);  // slot's rows in
     return wg_any;
@@ -930,7 +933,7 @@ __global__ void __launch_bounds__(256, 2)
   // dependent launch, may place its CTAs as this grid's last ones run (they
   // wait for its writes): no launch gap between the two.
   asm volatile("griddepcontrol.launch_dependents;");
-  QueryTile<BL, kTma, true> qt(L, tiles, heads);
+  QueryTile<BL, kTma> qt(L, tiles, heads);
   TimelineStart(kTimelineForward, qt.nsteps);
   qt.SetTma(&tm_k, &tm_v, RingBarriers(smem_raw, base, kFwdSmem - 1024));
   qt.LoadRows(qs, q);
@@ -943,9 +946,13 @@ __global__ void __launch_bounds__(256, 2)
   float o[8][4] = {};
   float m[2] = {-INFINITY, -INFINITY};
   float l[2] = {0.f, 0.f};
-  for (int it = 0; it < qt.nsteps; ++it) {
+  const int lead = qt.LeadingFull(tiles, qt.nsteps);
+  // Step it; kRun: one of the tile's leading full steps (no codes taken).
+  auto step = [&](int it, auto full_run) {
+    constexpr bool kRun = decltype(full_run)::value;
     int code[St::E];
-    const bool use = qt.BeginStep(it, ks, vs, k, v, code);
+    const bool use =
+        qt.template BeginStep<kRun>(it, ks, vs, k, v, code, it + 1 >= lead);
     if (kTimeline && it == 0)
       TimelineMark(kTimelineForward, &CtaTimes::first_ns);
     if (use) {  // warpgroup-uniform
@@ -961,7 +968,7 @@ __global__ void __launch_bounds__(256, 2)
       // The mask bits while the product runs, for a step with a partial
       // block only: a step of full blocks skips their code tests, ~35
       // instructions a warp and step at blocks of 32 (KERNEL_NOTES.md, v68).
-      const bool full = AllFull(code);
+      const bool full = kRun || AllFull(code);
       LaneBits bits[St::E][2];
       if (!full) qt.Bits(L, it, code, bits);
       WgWait();
@@ -1013,7 +1020,9 @@ __global__ void __launch_bounds__(256, 2)
       }
       AccumulatePB<T>(o, s, vb);
     }
-  }
+  };
+  for (int it = 0; it < lead; ++it) step(it, std::true_type());
+  for (int it = lead; it < qt.nsteps; ++it) step(it, std::false_type());
   CpAsyncWait<0>();
   TimelineMark(kTimelineForward, &CtaTimes::loop_ns);
 
@@ -1137,7 +1146,7 @@ __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
   T* ks = dos + 128 * kD;              // [kQStages][64][64]
   T* vs = ks + kQStages * kW * kD;     // [kQStages][64][64]
 
-  QueryTile<BL, kTma, false> qt(L, tiles, heads);
+  QueryTile<BL, kTma> qt(L, tiles, heads);
   qt.PrefetchCodes(tiles);
   TimelineStart(kTimelineDq, qt.nsteps);
   qt.SetTma(&tm_k, &tm_v, RingBarriers(smem_raw, base, kDqSmem - 1024));
@@ -1156,14 +1165,21 @@ __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
                      qt.tile_id)
              : 0;
 
+  // Steps before the two local ones, and of those the leading full ones.
+  const int plain_steps =
+      kLocal && local_mask != 0 ? max(qt.nsteps - 2, 0) : qt.nsteps;
+  const int lead = qt.LeadingFull(tiles, plain_steps);
   float acc[8][4] = {};
   // Step it; kLocalSteps: one of the last two of a tile with local keys (the
   // code for them only there: in every step it made ptxas spill in the
   // loop, and the fixed pattern's dq steps took 14% longer).
-  auto step = [&](int it, auto local_steps) {
+  // kRun: one of the tile's leading full steps (below).
+  auto step = [&](int it, auto local_steps, auto full_run) {
     constexpr bool kLocalSteps = decltype(local_steps)::value;
+    constexpr bool kRun = decltype(full_run)::value;
     int code[St::E];
-    const bool use = qt.BeginStep(it, ks, vs, k, v, code);
+    const bool use =
+        qt.template BeginStep<kRun>(it, ks, vs, k, v, code, it + 1 >= lead);
     if (kTimeline && it == 0) TimelineMark(kTimelineDq, &CtaTimes::first_ns);
     // This step's slices (bit e) whose keys are this CTA's (CTA-uniform).
     const int local_s = it - (qt.nsteps - 2);  // 0 or 1 on the last two
@@ -1186,7 +1202,7 @@ __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
       IssueTwoScoreProducts<T>(s, qw, kb, dp, dow, vb);
       // Every key live for every row (a local step takes the masked path,
       // which keeps P).
-      const bool full = AllFull(code) && local == 0;
+      const bool full = kRun || (AllFull(code) && local == 0);
       LaneBits bits[St::E][2];
       if (!full) qt.Bits(L, it, code, bits);  // as in the forward
       WaitScores(s, dp);
@@ -1241,12 +1257,15 @@ __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
       }
     }
   };
+  // The tile's leading full steps first, in a loop of their own that takes
+  // no codes (but reads the next step's at its last), then the rest.
+  for (int it = 0; it < lead; ++it)
+    step(it, std::false_type(), std::true_type());
+  for (int it = lead; it < plain_steps; ++it)
+    step(it, std::false_type(), std::false_type());
   if constexpr (kLocal) {
-    const int plain_steps = local_mask != 0 ? max(qt.nsteps - 2, 0) : qt.nsteps;
-    for (int it = 0; it < plain_steps; ++it) step(it, std::false_type());
-    for (int it = plain_steps; it < qt.nsteps; ++it) step(it, std::true_type());
-  } else {
-    for (int it = 0; it < qt.nsteps; ++it) step(it, std::false_type());
+    for (int it = plain_steps; it < qt.nsteps; ++it)
+      step(it, std::true_type(), std::false_type());
   }
   CpAsyncWait<0>();
   TimelineMark(kTimelineDq, &CtaTimes::loop_ns);
