@@ -128,7 +128,11 @@ class DeviceAttentionLayout {
 
 // out = softmax(scale * q k^T restricted to the layout) v; lse = row
 // log-sum-exp of the scaled live scores (-inf for a row with no live key, whose
-// out row is 0). Asynchronous on `stream` (nullptr: the default stream).
+// out row is 0). Asynchronous on `stream` (nullptr: the default stream). The
+// Hopper kernel lets a kernel launched after it with programmatic dependent
+// launch start early (the backward's delta kernel does): such a kernel must
+// griddepcontrol.wait before it reads out or lse, as that launch mode
+// requires anyway.
 absl::Status BlockSparseAttentionForwardCuda(
     const DeviceAttentionLayout& layout, const CudaAttentionShape& shape,
     const void* q, const void* k, const void* v, void* out, float* lse,
