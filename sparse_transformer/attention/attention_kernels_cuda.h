@@ -99,12 +99,11 @@ struct LayoutView {
   const int64_t* hopper_tile_row_offsets = nullptr;  // [LH*(NT+1)]
   const int32_t* hopper_tile_row_cols = nullptr;     // [U']
   const int32_t* hopper_tile_row_codes = nullptr;    // [U'*G]
-  // Per layout head and list of those the Hopper forward walks
+  // Per layout head and list of those the Hopper forward and dq walk
   // (hopper_tile_row_*, else tile_row_*, else for block 128 the row CSR:
   // NT' lists), how many of its first 64-row steps have every entry present
-  // with every code full (LeadingFullSteps in work_lists.h): the forward
-  // takes their codes as full without loading them. nullptr: it loads every
-  // step's.
+  // with every code full (LeadingFullSteps in work_lists.h): those kernels
+  // run them in a loop that neither loads nor tests codes. nullptr: none.
   const int32_t* hopper_row_leading_full = nullptr;  // [LH*NT']
 };
 

@@ -221,7 +221,7 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout,
     d->dkv_split_ = options.dkv_split;
   }
   if (v.hopper_rows) {
-    // The leading full steps of the lists the Hopper forward walks
+    // The leading full steps of the lists the Hopper forward and dq walk
     // (HopperRowTiles in the kernels).
     std::vector<int32_t> lead;
     if (G == 1) {
@@ -234,7 +234,10 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout,
       lead = LeadingFullSteps(walked.offsets, walked.codes, G, layout.heads(),
                               v.num_tiles, layout.block());
     }
-    ST_UPLOAD(hopper_row_leading_full, absl::MakeConstSpan(lead));
+    // None at all (the local pattern): nullptr, and the dq pass runs its
+    // kernel without their loop.
+    if (std::any_of(lead.begin(), lead.end(), [](int32_t c) { return c > 0; }))
+      ST_UPLOAD(hopper_row_leading_full, absl::MakeConstSpan(lead));
   }
 #undef ST_UPLOAD
   // What the per-call choices (CallView) need: the GPU's SM count and L2

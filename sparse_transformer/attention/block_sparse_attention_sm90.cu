@@ -1129,7 +1129,7 @@ constexpr int kDqSmem = (2 * 128 + 2 * kQStages * kW) * kD * 2 + 1024;
 // would spill 372 bytes at two (KERNEL_NOTES.md, v29, v33, v56). kLocal:
 // the layout has LayoutView::dq_local_keys (a kernel of its own: their code
 // made the other steps 3% slower, KERNEL_NOTES.md, v76).
-template <typename T, int BL, bool kTma, bool kLocal>
+template <typename T, int BL, bool kTma, bool kLocal, bool kLead>
 __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
     DqKernel(LayoutView L, RowTiles tiles, int heads, float scale_log2,
              float scale, const T* __restrict__ q, const T* __restrict__ k,
@@ -1168,7 +1168,7 @@ __global__ void __launch_bounds__(256, BL >= 32 ? 2 : 1)
   // Steps before the two local ones, and of those the leading full ones.
   const int plain_steps =
       kLocal && local_mask != 0 ? max(qt.nsteps - 2, 0) : qt.nsteps;
-  const int lead = qt.LeadingFull(tiles, plain_steps);
+  const int lead = kLead ? qt.LeadingFull(tiles, plain_steps) : 0;
   float acc[8][4] = {};
   // Step it; kLocalSteps: one of the last two of a tile with local keys (the
   // code for them only there: in every step it made ptxas spill in the
@@ -1947,14 +1947,15 @@ int LaunchDqKernel(const LayoutView& L, const Problem& p, const void* q,
   return WithKvMaps<T, BL, kDqTma<BL>>(L, p, k, v, &maps, [&](auto tma) -> int {
     constexpr bool kTma = decltype(tma)::value;
     const RowTiles tiles = HopperRowTiles(L);
-    auto launch = [&](auto local) -> int {
+    auto launch = [&](auto local, auto leading) -> int {
       constexpr bool kLocal = decltype(local)::value;
+      constexpr bool kLead = decltype(leading)::value;
       static const cudaError_t ok =
-          PrepareSmem(DqKernel<T, BL, kTma, kLocal>, kDqSmem);
+          PrepareSmem(DqKernel<T, BL, kTma, kLocal, kLead>, kDqSmem);
       if (ok != cudaSuccess) return ok;
       cudaLaunchAttribute pdl = ProgrammaticLaunch();
       return Launch256(
-          DqKernel<T, BL, kTma, kLocal>,
+          DqKernel<T, BL, kTma, kLocal, kLead>,
           GridFor(L.interleave_heads, tiles.num_tiles, p.heads, p.batch),
           kDqSmem, s, after_dkv ? &pdl : nullptr, L, tiles, p.heads,
           p.scale * kLog2e, p.scale, static_cast<const T*>(q),
@@ -1962,8 +1963,15 @@ int LaunchDqKernel(const LayoutView& L, const Problem& p, const void* q,
           static_cast<const T*>(dout), lse, delta, static_cast<T*>(dq),
           static_cast<T*>(dk), static_cast<T*>(dv), maps.k, maps.v);
     };
-    return L.dq_local_keys ? launch(std::true_type())
-                           : launch(std::false_type());
+    // The loop of leading full steps only where some tile has them: its
+    // code made ptxas spill more in the rest (blocks of 32: 16 -> 28 bytes
+    // in the plain kernel), which cost the local pattern 2% (v80).
+    if (tiles.leading_full != nullptr) {
+      return L.dq_local_keys ? launch(std::true_type(), std::true_type())
+                             : launch(std::false_type(), std::true_type());
+    }
+    return L.dq_local_keys ? launch(std::true_type(), std::false_type())
+                           : launch(std::false_type(), std::false_type());
   });
 }
 

@@ -100,7 +100,7 @@ DqLocalKeys BuildDqLocalKeys(const AttentionLayout& layout,
 // `num_lists` lists: entries [offsets[h * (num_lists + 1) + t], ...[+1]),
 // `per_entry` mask codes an entry; blocks of `block`), how many of its first
 // 64-row steps have every entry present and every code full (-1): the
-// Hopper forward takes their codes as full without loading them
+// Hopper forward and dq run them without loading their codes
 // (LayoutView::hopper_row_leading_full). [h * num_lists + t].
 std::vector<int32_t> LeadingFullSteps(absl::Span<const int64_t> offsets,
                                       absl::Span<const int32_t> codes,
