@@ -113,13 +113,18 @@ inline constexpr int kTileRows = 128;
 
 // The Hopper kernels walk a list of layout blocks in steps of 64 rows
 // (queries or keys): 64 / block blocks a step, or block / 64 steps a block.
+inline constexpr int kHopperStepRows = 64;
+constexpr int HopperEntriesPerStep(int block) {
+  return block < kHopperStepRows ? kHopperStepRows / block : 1;
+}
+constexpr int HopperStepsPerEntry(int block) {
+  return block > kHopperStepRows ? block / kHopperStepRows : 1;
+}
 // The steps of a list of `entries` blocks (the kernels' loop count, and the
 // host's estimate of a dk/dv tile's work).
-inline constexpr int kHopperStepRows = 64;
 constexpr int HopperListSteps(int entries, int block) {
-  const int per_step = block < kHopperStepRows ? kHopperStepRows / block : 1;
-  const int per_block = block > kHopperStepRows ? block / kHopperStepRows : 1;
-  return (entries + per_step - 1) / per_step * per_block;
+  const int per_step = HopperEntriesPerStep(block);
+  return (entries + per_step - 1) / per_step * HopperStepsPerEntry(block);
 }
 
 enum class DType { kBF16, kFP16 };

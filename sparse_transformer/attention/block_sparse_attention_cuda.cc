@@ -181,7 +181,7 @@ DeviceAttentionLayout::Upload(const AttentionLayout& layout,
         layout.block() >= 32) {
       if (G > 1) {
         aligned = AlignOwnBlocks(rows, layout.heads(), v.num_tiles, G,
-                                 cuda::kHopperStepRows / layout.block());
+                                 cuda::HopperEntriesPerStep(layout.block()));
         local =
             BuildDqLocalKeys(layout, aligned.offsets, aligned.ids, v.num_tiles);
       } else {

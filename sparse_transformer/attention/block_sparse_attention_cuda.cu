@@ -839,9 +839,7 @@ int Backward(const LayoutView& L, const Problem& p, const void* q,
     config.gridDim = dim3(static_cast<unsigned>((threads + 255) / 256));
     config.blockDim = dim3(256);
     config.stream = s;
-    cudaLaunchAttribute pdl;
-    pdl.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    pdl.val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchAttribute pdl = ProgrammaticLaunch();
     config.attrs = &pdl;
     config.numAttrs = programmatic ? 1 : 0;
     return cudaLaunchKernelEx(&config, DeltaKernel<T, D>, rows,

@@ -462,8 +462,8 @@ __device__ __forceinline__ void TmaLoadRows(void* smem, const CUtensorMap* map,
 // step, SUB steps an entry when it is larger).
 template <int BL>
 struct Steps {
-  static constexpr int E = BL < kW ? kW / BL : 1;
-  static constexpr int SUB = BL > kW ? BL / kW : 1;
+  static constexpr int E = HopperEntriesPerStep(BL);
+  static constexpr int SUB = HopperStepsPerEntry(BL);
   static __device__ __forceinline__ int Count(int entries) {
     return HopperListSteps(entries, BL);
   }
@@ -1831,15 +1831,6 @@ cudaError_t Launch256(void (*kernel)(Params...), dim3 grid, int smem,
   config.attrs = attr;
   config.numAttrs = attr ? 1 : 0;
   return cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
-}
-// Programmatic dependent launch: the kernel may start before the one before
-// it on its stream has ended (it waits for that one's writes with
-// griddepcontrol.wait, or starts only when that one's CTAs trigger it).
-cudaLaunchAttribute ProgrammaticLaunch() {
-  cudaLaunchAttribute pdl;
-  pdl.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  pdl.val.programmaticStreamSerializationAllowed = 1;
-  return pdl;
 }
 
 // cuTensorMapEncodeTiled, from the driver (no link-time dependency on it).

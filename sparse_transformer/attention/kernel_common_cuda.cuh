@@ -18,6 +18,17 @@ namespace st::attention::cuda {
 
 inline constexpr float kLog2e = 1.4426950408889634f;
 inline constexpr float kLn2 = 0.6931471805599453f;
+
+// Programmatic dependent launch (a cudaLaunchKernelEx attribute): the kernel
+// may start before the one before it on its stream has ended (it waits for
+// that one's writes with griddepcontrol.wait, or starts only when that one's
+// CTAs trigger it).
+inline cudaLaunchAttribute ProgrammaticLaunch() {
+  cudaLaunchAttribute pdl;
+  pdl.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  pdl.val.programmaticStreamSerializationAllowed = 1;
+  return pdl;
+}
 inline constexpr int kPad =
     8;  // elements of padding per smem row: 16 B, kills ldmatrix bank conflicts
 

@@ -213,9 +213,9 @@ DqLocalKeys BuildDqLocalKeys(const AttentionLayout& layout,
                              absl::Span<const int32_t> cols, int num_tiles) {
   const int nb = layout.num_blocks();
   const int bl = layout.block();
-  const int G = std::max(1, cuda::kTileRows / bl);        // query blocks a tile
-  const int E = std::max(1, cuda::kHopperStepRows / bl);  // blocks a step
-  const int per_block = std::max(1, bl / cuda::kHopperStepRows);  // steps
+  const int G = std::max(1, cuda::kTileRows / bl);  // query blocks a tile
+  const int E = cuda::HopperEntriesPerStep(bl);
+  const int per_block = cuda::HopperStepsPerEntry(bl);
   DqLocalKeys out;
   out.masks.assign(static_cast<size_t>(layout.heads()) * num_tiles, 0);
   out.local.assign(static_cast<size_t>(layout.heads()) * nb, 0);
@@ -252,11 +252,8 @@ std::vector<int32_t> LeadingFullSteps(absl::Span<const int64_t> offsets,
                                       absl::Span<const int32_t> codes,
                                       int per_entry, int heads, int num_lists,
                                       int block) {
-  // Entries a step (E) and steps an entry (SUB), as cuda::HopperListSteps.
-  const int E =
-      block < cuda::kHopperStepRows ? cuda::kHopperStepRows / block : 1;
-  const int sub =
-      block > cuda::kHopperStepRows ? block / cuda::kHopperStepRows : 1;
+  const int E = cuda::HopperEntriesPerStep(block);
+  const int sub = cuda::HopperStepsPerEntry(block);
   std::vector<int32_t> out(static_cast<size_t>(heads) * num_lists, 0);
   for (int h = 0; h < heads; ++h) {
     const int64_t* ho =
